@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from campaigns.rendering import TemplateError, check_template_source
+
+
+class Template(models.Model):
+    """A reusable layout; the campaign's body goes where the layout says {{ content }}."""
+
+    name = models.CharField(max_length=200, unique=True)
+    html = models.TextField(
+        help_text="HTML layout in the Django template language. Put {{ content }} where the "
+        "campaign body goes; {{ subscriber.name }} and other variables work here too.",
+        default="<html><body>{{ content }}</body></html>",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            check_template_source(self.html)
+        except TemplateError as error:
+            raise ValidationError({"html": str(error)}) from error
+
+
+class CampaignTransitionError(Exception):
+    """A status change that the campaign's current status does not allow."""
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        FINISHED = "finished", "Finished"
+
+    # The one place that says which status changes are allowed.
+    TRANSITIONS: dict[str, set[str]] = {
+        Status.DRAFT: {Status.SCHEDULED, Status.CANCELLED},
+        Status.SCHEDULED: {Status.RUNNING, Status.PAUSED, Status.CANCELLED, Status.DRAFT},
+        Status.RUNNING: {Status.PAUSED, Status.CANCELLED, Status.FINISHED},
+        Status.PAUSED: {Status.SCHEDULED, Status.CANCELLED},
+        Status.CANCELLED: set(),
+        Status.FINISHED: set(),
+    }
+
+    class Format(models.TextChoices):
+        HTML = "html", "HTML"
+        PLAIN = "plain", "Plain text"
+
+    name = models.CharField(max_length=200)
+    subject = models.CharField(max_length=998)
+    from_email = models.CharField(
+        max_length=320,
+        blank=True,
+        help_text="Sender, e.g. 'Shop <news@shop.example>'. Empty: the DEFAULT_FROM_EMAIL "
+        "of the environment.",
+    )
+    template = models.ForeignKey(
+        Template,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text="Layout the body is placed in. Empty: the body is sent as it is.",
+    )
+    body = models.TextField(
+        help_text="Message body in the Django template language, e.g. "
+        "Hello {{ subscriber.name }} from {{ subscriber.attributes.city }}."
+    )
+    format = models.CharField(max_length=5, choices=Format.choices, default=Format.HTML)
+    lists = models.ManyToManyField(
+        "subscribers.MailingList",
+        related_name="campaigns",
+        help_text="Each subscriber on several of these lists gets the campaign once.",
+    )
+
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    status_reason = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Why the campaign is waiting or was paused, in plain words.",
+    )
+    send_at = models.DateTimeField(
+        null=True, blank=True, help_text="When to start sending. Empty: as soon as started."
+    )
+    rate_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most messages per second for this campaign. Empty: the default in "
+        "Settings → Performance.",
+    )
+    weight = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Share of worker slots and of the global rate against other running "
+        "campaigns: a campaign of weight 2 gets twice the share of one of weight 1.",
+    )
+    smtp_server = models.ForeignKey(
+        "mailer.SmtpServer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text="Send through this server only. Empty: any enabled server, by weight.",
+    )
+
+    # Counters, written in the same transaction as the ledger rows they count.
+    total = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            check_template_source(self.body)
+        except TemplateError as error:
+            raise ValidationError({"body": str(error)}) from error
+
+    @property
+    def pending(self) -> int:
+        return max(self.total - self.sent - self.failed, 0)
+
+    @property
+    def progress(self) -> float:
+        return (self.sent + self.failed) / self.total if self.total else 0.0
+
+    @classmethod
+    def check_transition(cls, current: str, new: str) -> None:
+        if new not in cls.TRANSITIONS[current]:
+            allowed = ", ".join(sorted(cls.TRANSITIONS[current])) or "none (it is final)"
+            raise CampaignTransitionError(
+                f"A {current} campaign cannot become {new}; from {current} it can become: "
+                f"{allowed}."
+            )

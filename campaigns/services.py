@@ -1,0 +1,101 @@
+"""Campaign actions used by the admin, the command line and the engine."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignTransitionError
+from campaigns.rendering import PreparedContent, TemplateError
+
+log = logging.getLogger(__name__)
+
+
+class CampaignError(Exception):
+    """An action that cannot be done; the message says why and what to do."""
+
+
+def _set_status(campaign: Campaign, new: str, *, reason: str = "", **fields) -> Campaign:
+    """Change the status only if nobody changed it meanwhile (a conditional update)."""
+    current = campaign.status
+    try:
+        Campaign.check_transition(current, new)
+    except CampaignTransitionError as error:
+        raise CampaignError(f"Campaign {campaign.pk} ({campaign.name}): {error}") from error
+    changed = Campaign.objects.filter(pk=campaign.pk, status=current).update(
+        status=new, status_reason=reason, updated_at=timezone.now(), **fields
+    )
+    if not changed:
+        campaign.refresh_from_db()
+        raise CampaignError(
+            f"Campaign {campaign.pk} changed to {campaign.status} while this action ran; "
+            "look at it again and retry."
+        )
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_check_content(*, campaign: Campaign) -> None:
+    """Render the campaign once for a sample recipient, so a broken template fails now."""
+    try:
+        content = PreparedContent(
+            subject=campaign.subject,
+            body=campaign.body,
+            layout=campaign.template.html if campaign.template else None,
+            is_html=campaign.format == Campaign.Format.HTML,
+        )
+        content.render(
+            {
+                "subscriber": {"email": "sample@example.com", "name": "Sample", "attributes": {}},
+                "campaign": {"id": campaign.pk, "name": campaign.name},
+            }
+        )
+    except TemplateError as error:
+        raise CampaignError(f"Campaign {campaign.pk} cannot start: {error}") from error
+
+
+def _notify_dispatcher() -> None:
+    from mailer.tasks import dispatch_tick
+
+    transaction.on_commit(dispatch_tick.delay)
+
+
+def campaign_start(*, campaign: Campaign) -> Campaign:
+    """Schedule a draft: it starts at send_at, or as soon as a running slot is free."""
+    if not campaign.lists.exists():
+        raise CampaignError(
+            f"Campaign {campaign.pk} ({campaign.name}) has no mailing lists; choose at least "
+            "one list, then start it."
+        )
+    campaign_check_content(campaign=campaign)
+    reason = ""
+    if campaign.send_at and campaign.send_at > timezone.now():
+        reason = f"scheduled for {campaign.send_at:%Y-%m-%d %H:%M %Z}"
+    with transaction.atomic():
+        campaign = _set_status(campaign, Campaign.Status.SCHEDULED, reason=reason)
+        _notify_dispatcher()
+    log.info("campaign scheduled", extra={"campaign_id": campaign.pk})
+    return campaign
+
+
+def campaign_pause(*, campaign: Campaign, reason: str = "paused by a user") -> Campaign:
+    campaign = _set_status(campaign, Campaign.Status.PAUSED, reason=reason)
+    log.info("campaign paused", extra={"campaign_id": campaign.pk, "reason": reason})
+    return campaign
+
+
+def campaign_resume(*, campaign: Campaign) -> Campaign:
+    """Continue where it stopped; it waits for a running slot like any due campaign."""
+    with transaction.atomic():
+        campaign = _set_status(campaign, Campaign.Status.SCHEDULED)
+        _notify_dispatcher()
+    log.info("campaign resumed", extra={"campaign_id": campaign.pk})
+    return campaign
+
+
+def campaign_cancel(*, campaign: Campaign) -> Campaign:
+    campaign = _set_status(campaign, Campaign.Status.CANCELLED, finished_at=timezone.now())
+    log.info("campaign cancelled", extra={"campaign_id": campaign.pk})
+    return campaign

@@ -1,0 +1,1 @@
+"""Starts and stops the real servers and processes that development, demos and tests need."""

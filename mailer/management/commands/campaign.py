@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from campaigns.models import Campaign
+from campaigns.services import (
+    CampaignError,
+    campaign_cancel,
+    campaign_pause,
+    campaign_resume,
+    campaign_start,
+)
+from mailer.monitor import campaign_summary
+
+ACTIONS = {
+    "start": campaign_start,
+    "pause": campaign_pause,
+    "resume": campaign_resume,
+    "cancel": campaign_cancel,
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Operate campaigns: start, pause, resume or cancel one by id, or show the status of "
+        "one or all (with --json for scripts)."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("action", choices=[*ACTIONS, "status"])
+        parser.add_argument("id", nargs="?", type=int, help="Campaign id (optional for status).")
+        parser.add_argument("--json", action="store_true", dest="as_json", help="Status as JSON.")
+
+    def _get(self, ident: int | None) -> Campaign:
+        if ident is None:
+            raise CommandError("Give the campaign id, e.g. `campaign pause 3`.")
+        campaign = Campaign.objects.filter(pk=ident).first()
+        if campaign is None:
+            raise CommandError(
+                f"There is no campaign with id {ident}; `campaign status` lists them."
+            )
+        return campaign
+
+    def handle(self, *args, action: str, id: int | None, as_json: bool, **options) -> None:
+        if action == "status":
+            self._status(id, as_json=as_json)
+            return
+        campaign = self._get(id)
+        try:
+            campaign = ACTIONS[action](campaign=campaign)
+        except CampaignError as error:
+            raise CommandError(str(error)) from error
+        reason = f" ({campaign.status_reason})" if campaign.status_reason else ""
+        self.stdout.write(f"Campaign {campaign.pk} ({campaign.name}) is {campaign.status}{reason}.")
+
+    def _status(self, ident: int | None, *, as_json: bool) -> None:
+        campaigns = [self._get(ident)] if ident is not None else list(Campaign.objects.order_by("id"))
+        rows = [campaign_summary(c) for c in campaigns]
+        if as_json:
+            self.stdout.write(json.dumps(rows[0] if ident is not None else rows, indent=2))
+            return
+        if not rows:
+            self.stdout.write("No campaigns yet.")
+            return
+        for row in rows:
+            line = (
+                f"#{row['id']:<4} {row['name'][:30]:30} {row['status']:9} "
+                f"{row['sent']:>7}/{row['total']:<7} sent, {row['failed']} failed, "
+                f"{row['rate']:.1f}/s"
+            )
+            if row["waiting_reason"]:
+                line += f" — {row['waiting_reason']}"
+            self.stdout.write(line)

@@ -1,0 +1,103 @@
+"""MIME serialisation of one campaign message, without the stdlib's object model.
+
+`email.message.EmailMessage(...).as_bytes()` costs about 1.7 ms per message on the machines
+this project is measured on, more than sending it. Campaign messages always have the same
+shape (multipart/alternative of text and HTML, UTF-8, quoted-printable), so they are written
+directly; only the per-recipient headers and parts are encoded per message.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+from collections.abc import Iterable
+from email.header import Header
+from email.utils import formataddr, parseaddr
+
+CRLF = b"\r\n"
+
+
+class HeaderInjectionError(ValueError):
+    """A header value contains a line break, which could smuggle in extra headers."""
+
+
+def check_header_value(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise HeaderInjectionError(
+            f"The {name} contains a line break, which is not allowed in an email header; "
+            "remove it and try again."
+        )
+    return value
+
+
+def encode_header(name: str, value: str) -> bytes:
+    check_header_value(name, value)
+    if value.isascii() and len(name) + len(value) < 76:
+        return f"{name}: {value}".encode()
+    folded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name)
+    return f"{name}: {folded.encode(linesep=chr(13) + chr(10))}".encode()
+
+
+def encode_address(name: str, address: str) -> str:
+    check_header_value("recipient name", name)
+    check_header_value("address", address)
+    return formataddr((name, address), charset="utf-8")
+
+
+def format_sender(from_email: str) -> str:
+    check_header_value("sender", from_email)
+    display, address = parseaddr(from_email)
+    return formataddr((display, address), charset="utf-8")
+
+
+def _qp(text: str) -> bytes:
+    body = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
+    # b2a_qp keeps the input's line breaks; SMTP wants CRLF everywhere.
+    return body.replace(b"\r\n", b"\n").replace(b"\n", CRLF)
+
+
+def message_id(*, campaign_id: int, delivery_id: int, domain: str, secret: str) -> str:
+    """The same id for every attempt at one delivery, so receivers can discard a repeat."""
+    digest = hmac.new(
+        secret.encode(), f"{campaign_id}:{delivery_id}".encode(), hashlib.sha256
+    ).hexdigest()[:12]
+    return f"<c{campaign_id}.d{delivery_id}.{digest}@{domain}>"
+
+
+def build_message(
+    *,
+    headers: Iterable[tuple[str, str]],
+    text: str,
+    html: str | None,
+    boundary: str,
+) -> bytes:
+    """headers: already checked (name, value) pairs in order; the MIME headers are added here."""
+    lines = [encode_header(name, value) for name, value in headers]
+    lines.append(b"MIME-Version: 1.0")
+    if html is None:
+        lines += [
+            b'Content-Type: text/plain; charset="utf-8"',
+            b"Content-Transfer-Encoding: quoted-printable",
+            b"",
+            _qp(text),
+        ]
+        return CRLF.join(lines)
+    b = boundary.encode()
+    lines += [
+        b'Content-Type: multipart/alternative; boundary="' + b + b'"',
+        b"",
+        b"--" + b,
+        b'Content-Type: text/plain; charset="utf-8"',
+        b"Content-Transfer-Encoding: quoted-printable",
+        b"",
+        _qp(text),
+        b"--" + b,
+        b'Content-Type: text/html; charset="utf-8"',
+        b"Content-Transfer-Encoding: quoted-printable",
+        b"",
+        _qp(html),
+        b"--" + b + b"--",
+        b"",
+    ]
+    return CRLF.join(lines)

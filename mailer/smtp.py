@@ -1,0 +1,219 @@
+"""SMTP servers, a per-process connection pool, and what each reply means for a delivery."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import random
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from mailer.models import SmtpServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    key: str
+    name: str
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str
+    timeout: float
+    max_connections: int
+    rate_limit: int | None
+    weight: int = 1
+    server_id: int | None = None
+
+    @classmethod
+    def from_model(cls, server: SmtpServer) -> ServerConfig:
+        password = os.environ.get(server.password_env, "") if server.password_env else ""
+        return cls(
+            key=f"server-{server.pk}",
+            name=server.name,
+            host=server.host,
+            port=server.port,
+            security=server.security,
+            username=server.username,
+            password=password,
+            timeout=server.timeout,
+            max_connections=server.max_connections,
+            rate_limit=server.rate_limit,
+            weight=server.weight,
+            server_id=server.pk,
+        )
+
+    @classmethod
+    def default(cls) -> ServerConfig:
+        conf = settings.MAILER_DEFAULT_SMTP
+        return cls(
+            key="default",
+            name="default (SMTP_URL)",
+            host=conf["host"],
+            port=conf["port"],
+            security=conf["security"],
+            username=conf["username"],
+            password=conf["password"],
+            timeout=20,
+            max_connections=4,
+            rate_limit=None,
+        )
+
+
+def choose_server(smtp_server_id: int | None) -> ServerConfig:
+    """The campaign's own server, else a weighted pick among enabled ones, else SMTP_URL."""
+    if smtp_server_id is not None:
+        return ServerConfig.from_model(SmtpServer.objects.get(pk=smtp_server_id))
+    servers = [ServerConfig.from_model(s) for s in SmtpServer.objects.filter(is_enabled=True)]
+    if not servers:
+        return ServerConfig.default()
+    return random.choices(servers, weights=[s.weight for s in servers])[0]  # noqa: S311
+
+
+class Outcome(enum.StrEnum):
+    SENT = "sent"
+    # Try this recipient again later: 4xx replies, dropped connections, timeouts.
+    TEMPORARY = "temporary"
+    # Never retry this recipient: 5xx replies to its address or message.
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    reply: str
+
+
+class ServerUnavailable(Exception):
+    """The server cannot be used at all right now (cannot connect, refuses to log in)."""
+
+    def __init__(self, message: str, *, authentication: bool = False) -> None:
+        super().__init__(message)
+        self.authentication = authentication
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode(errors="replace") if isinstance(message, bytes) else message
+    return f"{code} {' '.join(text.split())}"[:500]
+
+
+def _classify(code: int, message: bytes | str) -> SendResult:
+    outcome = Outcome.PERMANENT if 500 <= code < 600 else Outcome.TEMPORARY
+    return SendResult(outcome, _reply(code, message))
+
+
+class Connection:
+    """One SMTP session, reused for many messages."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.smtp: smtplib.SMTP | None = None
+
+    def open(self) -> None:
+        config = self.config
+        try:
+            if config.security == SmtpServer.Security.TLS:
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    config.host,
+                    config.port,
+                    timeout=config.timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+                if config.security == SmtpServer.Security.STARTTLS:
+                    smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo_or_helo_if_needed()
+            if config.username:
+                smtp.login(config.username, config.password)
+        except smtplib.SMTPAuthenticationError as error:
+            raise ServerUnavailable(
+                f"SMTP server {config.name} refused the login for {config.username!r}: "
+                f"{_reply(error.smtp_code, error.smtp_error)}. Check the username and the "
+                "password variable of this server.",
+                authentication=True,
+            ) from error
+        except (OSError, smtplib.SMTPException) as error:
+            raise ServerUnavailable(
+                f"Cannot connect to SMTP server {config.name} at {config.host}:{config.port}: "
+                f"{error}"
+            ) from error
+        self.smtp = smtp
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self.smtp.close()
+            self.smtp = None
+
+    def send(self, sender: str, recipient: str, data: bytes) -> SendResult:
+        """Send one message; the connection is closed (and reopened next time) on errors."""
+        if self.smtp is None:
+            self.open()
+        smtp = self.smtp
+        assert smtp is not None
+        try:
+            code, message = smtp.mail(sender)
+            if code != 250:
+                # A refused sender says nothing about the recipient: try again later.
+                smtp.rset()
+                return SendResult(Outcome.TEMPORARY, "sender refused: " + _reply(code, message))
+            code, message = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                smtp.rset()
+                return _classify(code, message)
+            code, message = smtp.data(data)
+            if code != 250:
+                return _classify(code, message)
+            return SendResult(Outcome.SENT, _reply(code, message))
+        except smtplib.SMTPResponseException as error:
+            # data() raises for a refusal of DATA itself (e.g. 554 before 354).
+            self.close()
+            return _classify(error.smtp_code, error.smtp_error)
+        except (OSError, socket.timeout, smtplib.SMTPException) as error:
+            self.close()
+            return SendResult(Outcome.TEMPORARY, f"connection lost: {error}"[:500])
+
+
+class Pool:
+    """Connections per server, kept open across batches within one worker process."""
+
+    def __init__(self) -> None:
+        self._idle: dict[str, list[Connection]] = {}
+
+    def acquire(self, config: ServerConfig) -> Connection:
+        idle = self._idle.setdefault(config.key, [])
+        while idle:
+            connection = idle.pop()
+            if connection.config == config:
+                return connection
+            connection.close()  # the server's settings changed since it was opened
+        connection = Connection(config)
+        connection.open()
+        return connection
+
+    def release(self, connection: Connection) -> None:
+        idle = self._idle.setdefault(connection.config.key, [])
+        if connection.smtp is not None and len(idle) < connection.config.max_connections:
+            idle.append(connection)
+        else:
+            connection.close()
+
+    def close_all(self) -> None:
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
+
+
+pool = Pool()

@@ -1,0 +1,230 @@
+"""Django settings, read from the environment (see settings/environment.py and .env.example)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kombu import Queue
+
+from settings.environment import (
+    read_bool,
+    read_choice,
+    read_db_url,
+    read_email_url,
+    read_int,
+    read_list,
+    read_redis_url,
+    read_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = read_str(
+    "SECRET_KEY", "Signs sessions and the links in emails; a long random string, kept secret."
+)
+DEBUG = read_bool("DEBUG", "Django debug pages; never true in production.", default=False)
+ALLOWED_HOSTS = read_list(
+    "ALLOWED_HOSTS", "Host names the web app answers to, comma-separated.", default="localhost"
+)
+CSRF_TRUSTED_ORIGINS = read_list(
+    "CSRF_TRUSTED_ORIGINS",
+    "Origins (scheme://host) allowed to post forms when behind a proxy, comma-separated.",
+)
+SITE_URL = read_str(
+    "SITE_URL",
+    "Public base URL of the web app, used for links in emails (unsubscribe, tracking).",
+    default="http://localhost:8000",
+).rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "subscribers",
+    "campaigns",
+    "mailer",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "settings.urls"
+WSGI_APPLICATION = "settings.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+
+_database = read_db_url(
+    "DATABASE_URL", "PostgreSQL connection URL: postgres://user:password@host:port/dbname."
+)
+_pool_min = read_int(
+    "DB_POOL_MIN_SIZE", "Connections each process keeps open in its pool.", default=1
+)
+_pool_max = read_int(
+    "DB_POOL_MAX_SIZE",
+    "Most connections one process may open (psycopg pool); 0 turns pooling off.",
+    default=4,
+)
+if _pool_max:
+    _database.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(_pool_min, _pool_max),
+        "max_size": _pool_max,
+        "timeout": 10,
+    }
+DATABASES = {"default": _database}
+DB_POOL_MAX_SIZE = _pool_max
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = read_str("TIME_ZONE", "Time zone shown in the admin.", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = read_str(
+    "STATIC_ROOT", "Folder collectstatic fills; served by the web app.", default="staticfiles"
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Redis and Celery -----------------------------------------------------------------------
+
+REDIS_URL = read_redis_url(
+    "REDIS_URL", "Redis URL: the Celery broker and the rate-limit token buckets."
+)
+# Every key the project writes (buckets, leases, locks, broker queues) starts with this, so
+# several installations, or parallel test runs, can share one Redis server.
+REDIS_KEY_PREFIX = read_str(
+    "REDIS_KEY_PREFIX", "Prefix of every Redis key the project writes.", default="mailer"
+)
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task taken by a worker that dies is handed out again after this long. It must exceed
+    # the longest task (send batches are cut off at CELERY_TASK_TIME_LIMIT) or a slow but
+    # healthy task would be handed to a second worker while the first still runs it.
+    "visibility_timeout": 3600,
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_ENABLE_UTC = True
+# Batches are long and I/O-bound: a worker process reserves one task at a time, so a batch
+# waits in the shared queue (where any free process can take it) rather than behind another
+# batch in one process's prefetch buffer. Acknowledging after the task finishes means a task
+# lost with its worker is handed out again; every task here is safe to run twice, because
+# batches claim their rows in the database rather than trusting the message.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_TASK_SOFT_TIME_LIMIT = 300
+CELERY_TASK_TIME_LIMIT = 330
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Flower and the status page follow tasks through events.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+
+MAILER_QUEUES = ("dispatch", "send", "transactional", "default")
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in MAILER_QUEUES]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "mailer.tasks.dispatch_tick": {"queue": "dispatch"},
+    "mailer.tasks.send_batch": {"queue": "send"},
+    "mailer.tasks.send_transactional": {"queue": "transactional"},
+    "subscribers.tasks.*": {"queue": "default"},
+    "campaigns.tasks.*": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-tick": {
+        "task": "mailer.tasks.dispatch_tick",
+        "schedule": 1.0,
+        # A tick nobody picked up within a few seconds is stale; the next one does its work.
+        "options": {"expires": 5},
+    },
+}
+
+# --- Mail -----------------------------------------------------------------------------------
+
+_smtp = read_email_url(
+    "SMTP_URL",
+    "Default SMTP server, used when no SMTP server is configured in the admin: "
+    "smtp://user:password@host:port, smtp+tls:// for STARTTLS, smtp+ssl:// for TLS.",
+    default="smtp://localhost:25",
+)
+MAILER_DEFAULT_SMTP = {
+    "host": _smtp["EMAIL_HOST"],
+    "port": int(_smtp.get("EMAIL_PORT") or 25),
+    "username": _smtp.get("EMAIL_HOST_USER") or "",
+    "password": _smtp.get("EMAIL_HOST_PASSWORD") or "",
+    "security": "tls" if _smtp.get("EMAIL_USE_SSL") else "starttls" if _smtp.get("EMAIL_USE_TLS") else "none",
+}
+DEFAULT_FROM_EMAIL = read_str(
+    "DEFAULT_FROM_EMAIL",
+    "From address of campaigns that do not set one, e.g. 'Shop <news@shop.example>'.",
+    default="webmaster@localhost",
+)
+FLOWER_BASIC_AUTH = read_str(
+    "FLOWER_BASIC_AUTH", "Flower's login as user:password (required by Flower).", default=""
+)
+
+# --- Logging --------------------------------------------------------------------------------
+
+LOG_LEVEL = read_choice(
+    "LOG_LEVEL", "Level of the project's logs.", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
+)
+LOG_FORMAT = read_choice(
+    "LOG_FORMAT", "logfmt (key=value) or json lines.", "logfmt", ("logfmt", "json")
+)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "structured": {"()": "settings.logformat.StructuredFormatter", "style": LOG_FORMAT}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+    "loggers": {
+        "mailer": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "campaigns": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "subscribers": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}
+# Celery keeps the logging configured above instead of installing its own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

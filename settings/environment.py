@@ -1,0 +1,108 @@
+"""Reading the environment: every variable the project uses is declared here, once.
+
+A missing or malformed value stops the process at start-up with a message that names the
+variable and says what a valid value looks like, instead of failing later in a worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+env = environ.Env()
+
+# name -> one-line description; `.env.example` and `compose.yaml` are checked against this.
+VARIABLES: dict[str, str] = {}
+
+
+def _declare(name: str, description: str) -> None:
+    VARIABLES[name] = description
+
+
+def _fail(name: str, value: str, expected: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"{name}={value!r} is not valid: expected {expected}.")
+
+
+def read_str(name: str, description: str, default: str | None = None) -> str:
+    _declare(name, description)
+    if default is None and name not in env:
+        raise ImproperlyConfigured(
+            f"{name} is not set. {description} Set it in the environment (see .env.example)."
+        )
+    return env.str(name, default=default)
+
+
+def read_bool(name: str, description: str, default: bool) -> bool:
+    _declare(name, description)
+    raw = env.str(name, default=str(default)).strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off", ""}:
+        return False
+    raise _fail(name, raw, "true or false")
+
+
+def read_int(name: str, description: str, default: int, minimum: int = 0) -> int:
+    _declare(name, description)
+    raw = env.str(name, default=str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _fail(name, raw, f"a whole number >= {minimum}") from None
+    if value < minimum:
+        raise _fail(name, raw, f"a whole number >= {minimum}")
+    return value
+
+
+def read_list(name: str, description: str, default: str = "") -> list[str]:
+    _declare(name, description)
+    return [item.strip() for item in env.str(name, default=default).split(",") if item.strip()]
+
+
+def read_choice(name: str, description: str, default: str, choices: tuple[str, ...]) -> str:
+    _declare(name, description)
+    value = env.str(name, default=default).strip()
+    if value not in choices:
+        raise _fail(name, value, "one of " + ", ".join(choices))
+    return value
+
+
+def read_db_url(name: str, description: str) -> dict[str, Any]:
+    raw = read_str(name, description)
+    try:
+        config = env.db_url_config(raw)
+    except Exception as error:
+        raise _fail(name, raw, f"a URL like postgres://user:password@host:5432/dbname ({error})")
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        raise _fail(name, raw, "a postgres:// URL (PostgreSQL is the only supported database)")
+    return config
+
+
+def read_redis_url(name: str, description: str) -> str:
+    raw = read_str(name, description)
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise _fail(name, raw, "a URL like redis://host:6379/0")
+    return raw
+
+
+def read_email_url(name: str, description: str, default: str) -> dict[str, Any]:
+    raw = read_str(name, description, default=default)
+    try:
+        config = env.email_url_config(raw)
+    except Exception as error:
+        raise _fail(
+            name, raw, f"a URL like smtp://user:password@host:587 or smtp+tls://… ({error})"
+        )
+    if not config.get("EMAIL_HOST"):
+        raise _fail(name, raw, "a URL with a host, like smtp://mail.example.com:25")
+    return config
+
+
+def read_basic_auth(name: str, description: str) -> str:
+    raw = read_str(name, description)
+    user, _, password = raw.partition(":")
+    if not user or not password:
+        raise _fail(name, "***", "user:password, both non-empty")
+    return raw
