@@ -11,16 +11,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.template import Context, Engine
+from django.template import Context, Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
-from django.template.base import TemplateSyntaxError
 from django.utils.html import strip_tags
 
 CONTENT_PLACEHOLDER = re.compile(r"\{\{\s*content\s*\}\}")
 
 # A separate engine from the project's own pages: no file loaders, no request context.
-_html_engine = Engine(autoescape=True)
-_text_engine = Engine(autoescape=False)
+# debug=True only makes syntax errors carry their line number (template_debug).
+_html_engine = Engine(autoescape=True, debug=True)
+_text_engine = Engine(autoescape=False, debug=True)
 
 
 class TemplateError(ValueError):
@@ -31,11 +31,9 @@ def _compile(source: str, engine: Engine, what: str) -> DjangoTemplate:
     try:
         return DjangoTemplate(source, engine=engine)
     except TemplateSyntaxError as error:
-        line = ""
         info = getattr(error, "template_debug", None)
-        if info:
-            line = f" on line {info['line']}"
-        raise TemplateError(f"The {what} cannot be used{line}: {error}") from error
+        where = f" (line {info['line']}: {info['during'].strip()!r})" if info else ""
+        raise TemplateError(f"The {what} cannot be used{where}: {error}") from error
 
 
 def check_template_source(source: str, what: str = "template") -> None:
@@ -52,9 +50,7 @@ class RenderedContent:
 class PreparedContent:
     """A campaign's subject, HTML and text, compiled once."""
 
-    def __init__(
-        self, *, subject: str, body: str, layout: str | None, is_html: bool
-    ) -> None:
+    def __init__(self, *, subject: str, body: str, layout: str | None, is_html: bool) -> None:
         if layout is not None:
             if not CONTENT_PLACEHOLDER.search(layout):
                 raise TemplateError(
@@ -77,10 +73,12 @@ class PreparedContent:
             self.text = _compile(source, _text_engine, "body")
 
     def render(self, context: dict[str, Any]) -> RenderedContent:
-        ctx = Context(context)
-        subject = " ".join(self.subject.render(ctx).split())
-        html = self.html.render(ctx) if self.html is not None else None
-        return RenderedContent(subject=subject, text=self.text.render(ctx), html=html)
+        # The engine's autoescape setting is not used by a Template rendered on its own: the
+        # Context decides, so text parts get a context that does not escape.
+        text_context = Context(context, autoescape=False)
+        subject = " ".join(self.subject.render(text_context).split())
+        html = self.html.render(Context(context)) if self.html is not None else None
+        return RenderedContent(subject=subject, text=self.text.render(text_context), html=html)
 
 
 _BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|tr|table|ul|ol)>|<br\s*/?>", re.IGNORECASE)

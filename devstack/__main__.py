@@ -91,9 +91,7 @@ def dev_services(state: Path, env: dict[str, str]) -> list[Service]:
     run = state / "run"
     celery = [CELERY, "-A", "settings"]
     return [
-        redis_service(
-            run_dir=run, data_dir=state / "redis", port=PORTS["redis"], persistent=True
-        ),
+        redis_service(run_dir=run, data_dir=state / "redis", port=PORTS["redis"], persistent=True),
         Service(
             "mailbox",
             [
@@ -213,8 +211,12 @@ def cmd_up(_args: argparse.Namespace) -> int:
         if service.port is not None:
             port = service.port
             wait_for(lambda p=port: port_open(p), timeout=60, what=service.name, log=service.log)
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{PORTS['web']}/admin/login/"), timeout=60,
-             what="web", log=state / "run" / "web.log")
+    wait_for(
+        lambda: http_ok(f"http://127.0.0.1:{PORTS['web']}/admin/login/"),
+        timeout=60,
+        what="web",
+        log=state / "run" / "web.log",
+    )
 
     manage(env, "seed_demo", "--csv", str(state / "demo-subscribers.csv"))
 
@@ -247,7 +249,9 @@ def cmd_status(_args: argparse.Namespace) -> int:
     state = STATE / "dev"
     env = dev_environment(state)
     postgres = Postgres(state / "postgres", PORTS["postgres"], state / "run" / "postgres.log")
-    rows = [("postgres", postgres.pid(), PORTS["postgres"])]
+    rows: list[tuple[str, int | None, int | None]] = [
+        ("postgres", postgres.pid(), PORTS["postgres"])
+    ]
     rows += [(s.name, s.pid(), s.port) for s in dev_services(state, env)]
     all_up = True
     for name, pid, port in rows:
@@ -264,10 +268,12 @@ def cmd_test(args: argparse.Namespace) -> int:
     state = STATE / "test"
     shutil.rmtree(state, ignore_errors=True)
     run = state / "run"
-    postgres = Postgres(state / "postgres", TEST_PORTS["postgres"], run / "postgres.log",
-                        ephemeral=True)
-    redis = redis_service(run_dir=run, data_dir=state / "redis", port=TEST_PORTS["redis"],
-                          persistent=False)
+    postgres = Postgres(
+        state / "postgres", TEST_PORTS["postgres"], run / "postgres.log", ephemeral=True
+    )
+    redis = redis_service(
+        run_dir=run, data_dir=state / "redis", port=TEST_PORTS["redis"], persistent=False
+    )
     env = {
         "DJANGO_SETTINGS_MODULE": "settings.base",
         "SECRET_KEY": "test-only-" + secrets.token_urlsafe(32),
@@ -316,9 +322,13 @@ def main() -> int:
     commands.add_parser("up", help="install and start the whole system with a demo")
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("status", help="say what is running")
-    test = commands.add_parser("test", help="ruff, mypy and the full pytest suite")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
+    commands.add_parser(
+        "test", help="ruff, mypy and the full pytest suite (extra arguments go to pytest)"
+    )
+    args, extra = parser.parse_known_args()
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pytest_args = extra
     handler = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "test": cmd_test}
     try:
         return handler[args.command](args)

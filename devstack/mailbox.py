@@ -49,7 +49,7 @@ class StoringHandler:
         self.db = connect(db_path)
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server, session, envelope) -> str:
         raw = envelope.original_content or envelope.content
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         rows = [
@@ -102,7 +102,7 @@ def make_http_handler(db: sqlite3.Connection, lock: threading.Lock):
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             query = parse_qs(url.query)
             with lock:
@@ -191,9 +191,7 @@ def make_http_handler(db: sqlite3.Connection, lock: threading.Lock):
                         "html": body_html,
                     }
                 )
-            self._send(
-                200, json.dumps({"total": total, "messages": messages}), "application/json"
-            )
+            self._send(200, json.dumps({"total": total, "messages": messages}), "application/json")
 
     return Handler
 
@@ -210,7 +208,9 @@ def main() -> None:
         handler, hostname="127.0.0.1", port=args.smtp_port, data_size_limit=50 * 1024 * 1024
     )
     controller.start()
-    http = ThreadingHTTPServer(("127.0.0.1", args.http_port), make_http_handler(handler.db, handler.lock))
+    http = ThreadingHTTPServer(
+        ("127.0.0.1", args.http_port), make_http_handler(handler.db, handler.lock)
+    )
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=http.shutdown).start())
     print(
         f"mailbox: SMTP on 127.0.0.1:{args.smtp_port}, web on http://127.0.0.1:{args.http_port}/",

@@ -7,7 +7,15 @@ from mailer.models import Delivery, PerformanceSettings, SmtpServer
 
 @admin.register(SmtpServer)
 class SmtpServerAdmin(admin.ModelAdmin):
-    list_display = ["name", "host", "port", "security", "rate_limit", "max_connections", "is_enabled"]
+    list_display = [
+        "name",
+        "host",
+        "port",
+        "security",
+        "rate_limit",
+        "max_connections",
+        "is_enabled",
+    ]
     list_filter = ["is_enabled", "security"]
     search_fields = ["name", "host"]
 
@@ -24,9 +32,7 @@ class PerformanceSettingsAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         PerformanceSettings.load()
-        return HttpResponseRedirect(
-            reverse("admin:mailer_performancesettings_change", args=[1])
-        )
+        return HttpResponseRedirect(reverse("admin:mailer_performancesettings_change", args=[1]))
 
 
 @admin.register(Delivery)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from campaigns.rendering import PreparedContent
 from mailer import leases, monitor
-from mailer.message import build_message, format_sender, message_id
+from mailer.message import build_message, encode_address, format_sender, message_id
 from mailer.models import Delivery, PerformanceSettings
 from mailer.smtp import Outcome, SendResult, ServerUnavailable, choose_server, pool
 
@@ -71,7 +71,9 @@ def claim(*, campaign_id: int, batch_id: str, limit: int) -> list[Claimed]:
         rows = cursor.fetchall()
     # Django's psycopg setup hands jsonb back as text, for JSONField to decode.
     return [
-        Claimed(i, email, attempts, name, json.loads(attrs) if isinstance(attrs, str) else attrs, ok)
+        Claimed(
+            i, email, attempts, name, json.loads(attrs) if isinstance(attrs, str) else attrs, ok
+        )
         for i, email, attempts, name, attrs, ok in rows
     ]
 
@@ -158,7 +160,11 @@ def to_result(row: Claimed, sent: SendResult, performance: PerformanceSettings) 
         return Result(row.id, Delivery.Status.FAILED, sent.reply)
     when = retry_at(row.attempts + 1, performance)
     if when is None:
-        return Result(row.id, Delivery.Status.FAILED, f"gave up after {row.attempts + 1} attempts: {sent.reply}"[:500])
+        return Result(
+            row.id,
+            Delivery.Status.FAILED,
+            f"gave up after {row.attempts + 1} attempts: {sent.reply}"[:500],
+        )
     return Result(row.id, Delivery.Status.PENDING, sent.reply, when)
 
 
@@ -216,7 +222,9 @@ def _send_rows(
         connection_ = pool.acquire(config)
     except ServerUnavailable as error:
         counts["given_back"] = give_back(batch_id=batch_id, delivery_ids=[r.id for r in rows])
-        log.error("smtp server unavailable", extra={"campaign_id": campaign.pk, "error": str(error)})
+        log.error(
+            "smtp server unavailable", extra={"campaign_id": campaign.pk, "error": str(error)}
+        )
         return
     try:
         while done < len(rows):
@@ -234,7 +242,7 @@ def _send_rows(
                     continue
                 subscriber = {"email": row.email, "name": row.name, "attributes": row.attributes}
                 rendered = content.render({"subscriber": subscriber, "campaign": campaign_context})
-                to_header = f"{row.name} <{row.email}>" if row.name else row.email
+                to_header = encode_address(row.name, row.email)
                 data = build_message(
                     headers=[
                         ("From", sender_header),
@@ -256,7 +264,9 @@ def _send_rows(
                     html=rendered.html,
                     boundary=boundary,
                 )
-                results.append(to_result(row, connection_.send(envelope_from, row.email, data), performance))
+                results.append(
+                    to_result(row, connection_.send(envelope_from, row.email, data), performance)
+                )
                 if time.monotonic() >= next_renewal:
                     leases.renew(campaign.pk, batch_id)
                     next_renewal = time.monotonic() + leases.RENEW_EVERY
@@ -267,4 +277,6 @@ def _send_rows(
             done += len(chunk)
     finally:
         pool.release(connection_)
-        counts["given_back"] += give_back(batch_id=batch_id, delivery_ids=[r.id for r in rows[done:]])
+        counts["given_back"] += give_back(
+            batch_id=batch_id, delivery_ids=[r.id for r in rows[done:]]
+        )

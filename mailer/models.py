@@ -63,7 +63,7 @@ class PerformanceSettings(models.Model):
         default=3,
         validators=[MinValueValidator(1)],
         help_text="How many campaigns may send at once; the others wait for a slot, with the "
-        "reason shown. 2–5 is typical.",
+        "reason shown. 2 to 5 is typical.",
     )
     message_rate = models.PositiveIntegerField(
         "global message rate",
@@ -82,7 +82,7 @@ class PerformanceSettings(models.Model):
     batch_size = models.PositiveIntegerField(
         default=200,
         validators=[MinValueValidator(1), MaxValueValidator(5000)],
-        help_text="Recipients one batch task claims at a time. 100–500 keeps batches short, "
+        help_text="Recipients one batch task claims at a time. 100 to 500 keeps batches short, "
         "so pause and fairness react quickly.",
     )
     max_send_errors = models.PositiveIntegerField(

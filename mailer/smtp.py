@@ -7,7 +7,6 @@ import logging
 import os
 import random
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
 
@@ -180,7 +179,7 @@ class Connection:
             # data() raises for a refusal of DATA itself (e.g. 554 before 354).
             self.close()
             return _classify(error.smtp_code, error.smtp_error)
-        except (OSError, socket.timeout, smtplib.SMTPException) as error:
+        except (TimeoutError, OSError, smtplib.SMTPException) as error:
             self.close()
             return SendResult(Outcome.TEMPORARY, f"connection lost: {error}"[:500])
 

@@ -193,7 +193,11 @@ MAILER_DEFAULT_SMTP = {
     "port": int(_smtp.get("EMAIL_PORT") or 25),
     "username": _smtp.get("EMAIL_HOST_USER") or "",
     "password": _smtp.get("EMAIL_HOST_PASSWORD") or "",
-    "security": "tls" if _smtp.get("EMAIL_USE_SSL") else "starttls" if _smtp.get("EMAIL_USE_TLS") else "none",
+    "security": "tls"
+    if _smtp.get("EMAIL_USE_SSL")
+    else "starttls"
+    if _smtp.get("EMAIL_USE_TLS")
+    else "none",
 }
 DEFAULT_FROM_EMAIL = read_str(
     "DEFAULT_FROM_EMAIL",

@@ -74,7 +74,9 @@ def read_db_url(name: str, description: str) -> dict[str, Any]:
     try:
         config = env.db_url_config(raw)
     except Exception as error:
-        raise _fail(name, raw, f"a URL like postgres://user:password@host:5432/dbname ({error})")
+        raise _fail(
+            name, raw, f"a URL like postgres://user:password@host:5432/dbname ({error})"
+        ) from None
     if config.get("ENGINE") != "django.db.backends.postgresql":
         raise _fail(name, raw, "a postgres:// URL (PostgreSQL is the only supported database)")
     return config
@@ -94,7 +96,7 @@ def read_email_url(name: str, description: str, default: str) -> dict[str, Any]:
     except Exception as error:
         raise _fail(
             name, raw, f"a URL like smtp://user:password@host:587 or smtp+tls://… ({error})"
-        )
+        ) from None
     if not config.get("EMAIL_HOST"):
         raise _fail(name, raw, "a URL with a host, like smtp://mail.example.com:25")
     return config

@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from settings.environment import read_basic_auth  # noqa: E402
+from settings.environment import read_basic_auth
 
 basic_auth = [
     read_basic_auth("FLOWER_BASIC_AUTH", "Flower's login as user:password (required by Flower).")

@@ -34,7 +34,9 @@ class MailingListAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                n_confirmed=Count("subscriptions", filter=Q(subscriptions__status=status.CONFIRMED)),
+                n_confirmed=Count(
+                    "subscriptions", filter=Q(subscriptions__status=status.CONFIRMED)
+                ),
                 n_unconfirmed=Count(
                     "subscriptions", filter=Q(subscriptions__status=status.UNCONFIRMED)
                 ),

@@ -15,7 +15,7 @@ class Subscriber(models.Model):
     attributes = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Free-form data for personalisation, e.g. {\"city\": \"Lyon\"}.",
+        help_text='Free-form data for personalisation, e.g. {"city": "Lyon"}.',
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ENABLED)
     created_at = models.DateTimeField(auto_now_add=True)

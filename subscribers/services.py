@@ -134,9 +134,7 @@ def subscribers_import_csv(
             report.add_error(line, "the line is not valid UTF-8; save the file as UTF-8")
             continue
         if len(values) != len(header):
-            report.add_error(
-                line, f"{len(values)} columns where the header has {len(header)}"
-            )
+            report.add_error(line, f"{len(values)} columns where the header has {len(header)}")
             continue
         raw_email = values[email_at]
         try:

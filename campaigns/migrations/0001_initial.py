@@ -5,52 +5,137 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('subscribers', '0001_initial'),
+        ("subscribers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Template',
+            name="Template",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('html', models.TextField(default='<html><body>{{ content }}</body></html>', help_text='HTML layout in the Django template language. Put {{ content }} where the campaign body goes; {{ subscriber.name }} and other variables work here too.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                (
+                    "html",
+                    models.TextField(
+                        default="<html><body>{{ content }}</body></html>",
+                        help_text="HTML layout in the Django template language. Put {{ content }} where the campaign body goes; {{ subscriber.name }} and other variables work here too.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('subject', models.CharField(max_length=998)),
-                ('from_email', models.CharField(blank=True, help_text="Sender, e.g. 'Shop <news@shop.example>'. Empty: the DEFAULT_FROM_EMAIL of the environment.", max_length=320)),
-                ('body', models.TextField(help_text='Message body in the Django template language, e.g. Hello {{ subscriber.name }} from {{ subscriber.attributes.city }}.')),
-                ('format', models.CharField(choices=[('html', 'HTML'), ('plain', 'Plain text')], default='html', max_length=5)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('scheduled', 'Scheduled'), ('running', 'Running'), ('paused', 'Paused'), ('cancelled', 'Cancelled'), ('finished', 'Finished')], db_index=True, default='draft', max_length=10)),
-                ('status_reason', models.CharField(blank=True, help_text='Why the campaign is waiting or was paused, in plain words.', max_length=500)),
-                ('send_at', models.DateTimeField(blank=True, help_text='When to start sending. Empty: as soon as started.', null=True)),
-                ('rate_limit', models.PositiveIntegerField(blank=True, help_text='Most messages per second for this campaign. Empty: the default in Settings → Performance.', null=True, validators=[django.core.validators.MinValueValidator(1)])),
-                ('weight', models.PositiveSmallIntegerField(default=1, help_text='Share of worker slots and of the global rate against other running campaigns: a campaign of weight 2 gets twice the share of one of weight 1.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('sent', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('lists', models.ManyToManyField(help_text='Each subscriber on several of these lists gets the campaign once.', related_name='campaigns', to='subscribers.mailinglist')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("subject", models.CharField(max_length=998)),
+                (
+                    "from_email",
+                    models.CharField(
+                        blank=True,
+                        help_text="Sender, e.g. 'Shop <news@shop.example>'. Empty: the DEFAULT_FROM_EMAIL of the environment.",
+                        max_length=320,
+                    ),
+                ),
+                (
+                    "body",
+                    models.TextField(
+                        help_text="Message body in the Django template language, e.g. Hello {{ subscriber.name }} from {{ subscriber.attributes.city }}."
+                    ),
+                ),
+                (
+                    "format",
+                    models.CharField(
+                        choices=[("html", "HTML"), ("plain", "Plain text")],
+                        default="html",
+                        max_length=5,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("scheduled", "Scheduled"),
+                            ("running", "Running"),
+                            ("paused", "Paused"),
+                            ("cancelled", "Cancelled"),
+                            ("finished", "Finished"),
+                        ],
+                        db_index=True,
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status_reason",
+                    models.CharField(
+                        blank=True,
+                        help_text="Why the campaign is waiting or was paused, in plain words.",
+                        max_length=500,
+                    ),
+                ),
+                (
+                    "send_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When to start sending. Empty: as soon as started.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "rate_limit",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Most messages per second for this campaign. Empty: the default in Settings → Performance.",
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "weight",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        help_text="Share of worker slots and of the global rate against other running campaigns: a campaign of weight 2 gets twice the share of one of weight 1.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("sent", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "lists",
+                    models.ManyToManyField(
+                        help_text="Each subscriber on several of these lists gets the campaign once.",
+                        related_name="campaigns",
+                        to="subscribers.mailinglist",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]

@@ -5,23 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('campaigns', '0001_initial'),
-        ('mailer', '0001_initial'),
+        ("campaigns", "0001_initial"),
+        ("mailer", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='campaign',
-            name='smtp_server',
-            field=models.ForeignKey(blank=True, help_text='Send through this server only. Empty: any enabled server, by weight.', null=True, on_delete=django.db.models.deletion.PROTECT, to='mailer.smtpserver'),
+            model_name="campaign",
+            name="smtp_server",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Send through this server only. Empty: any enabled server, by weight.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                to="mailer.smtpserver",
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='template',
-            field=models.ForeignKey(blank=True, help_text='Layout the body is placed in. Empty: the body is sent as it is.', null=True, on_delete=django.db.models.deletion.PROTECT, to='campaigns.template'),
+            model_name="campaign",
+            name="template",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Layout the body is placed in. Empty: the body is sent as it is.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                to="campaigns.template",
+            ),
         ),
     ]

@@ -6,74 +6,257 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('campaigns', '0001_initial'),
-        ('subscribers', '0001_initial'),
+        ("campaigns", "0001_initial"),
+        ("subscribers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SmtpServer',
+            name="SmtpServer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('host', models.CharField(max_length=255)),
-                ('port', models.PositiveIntegerField(default=587, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(65535)])),
-                ('security', models.CharField(choices=[('none', 'None (plain SMTP)'), ('starttls', 'STARTTLS'), ('tls', 'TLS (SMTPS)')], default='starttls', max_length=8)),
-                ('username', models.CharField(blank=True, max_length=255)),
-                ('password_env', models.CharField(blank=True, help_text='Name of the environment variable that holds the password (secrets are never stored in the database), e.g. SMTP_PASSWORD_PROVIDER_A.', max_length=100, verbose_name='password variable')),
-                ('timeout', models.PositiveIntegerField(default=20, help_text='Seconds to wait for a reply.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('max_connections', models.PositiveIntegerField(default=4, help_text='Most open connections to this server from one worker process.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('rate_limit', models.PositiveIntegerField(blank=True, help_text='Most messages per second through this server, across all workers. Empty: no limit beyond the global rate.', null=True, validators=[django.core.validators.MinValueValidator(1)])),
-                ('weight', models.PositiveSmallIntegerField(default=1, help_text='Share of campaigns without a chosen server that go through this one.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('is_enabled', models.BooleanField(default=True, verbose_name='enabled')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("host", models.CharField(max_length=255)),
+                (
+                    "port",
+                    models.PositiveIntegerField(
+                        default=587,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(65535),
+                        ],
+                    ),
+                ),
+                (
+                    "security",
+                    models.CharField(
+                        choices=[
+                            ("none", "None (plain SMTP)"),
+                            ("starttls", "STARTTLS"),
+                            ("tls", "TLS (SMTPS)"),
+                        ],
+                        default="starttls",
+                        max_length=8,
+                    ),
+                ),
+                ("username", models.CharField(blank=True, max_length=255)),
+                (
+                    "password_env",
+                    models.CharField(
+                        blank=True,
+                        help_text="Name of the environment variable that holds the password (secrets are never stored in the database), e.g. SMTP_PASSWORD_PROVIDER_A.",
+                        max_length=100,
+                        verbose_name="password variable",
+                    ),
+                ),
+                (
+                    "timeout",
+                    models.PositiveIntegerField(
+                        default=20,
+                        help_text="Seconds to wait for a reply.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "max_connections",
+                    models.PositiveIntegerField(
+                        default=4,
+                        help_text="Most open connections to this server from one worker process.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "rate_limit",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Most messages per second through this server, across all workers. Empty: no limit beyond the global rate.",
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "weight",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        help_text="Share of campaigns without a chosen server that go through this one.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                ("is_enabled", models.BooleanField(default=True, verbose_name="enabled")),
             ],
             options={
-                'verbose_name': 'SMTP server',
-                'ordering': ['name'],
+                "verbose_name": "SMTP server",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='PerformanceSettings',
+            name="PerformanceSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('max_running_campaigns', models.PositiveSmallIntegerField(default=3, help_text='How many campaigns may send at once; the others wait for a slot, with the reason shown. 2–5 is typical.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('message_rate', models.PositiveIntegerField(blank=True, help_text='Most messages per second across every worker and campaign. Empty: no limit.', null=True, validators=[django.core.validators.MinValueValidator(1)], verbose_name='global message rate')),
-                ('default_campaign_rate', models.PositiveIntegerField(blank=True, help_text='Messages per second for campaigns that set no rate of their own. Empty: no limit.', null=True, validators=[django.core.validators.MinValueValidator(1)])),
-                ('batch_size', models.PositiveIntegerField(default=200, help_text='Recipients one batch task claims at a time. 100–500 keeps batches short, so pause and fairness react quickly.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5000)])),
-                ('max_send_errors', models.PositiveIntegerField(default=100, help_text='Failed sends within ten minutes after which a campaign pauses itself.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('max_attempts', models.PositiveSmallIntegerField(default=5, help_text='Attempts per recipient on temporary failures (4xx, dropped connections) before the recipient is marked failed.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(20)])),
-                ('retry_delay', models.PositiveIntegerField(default=60, help_text='Seconds before the first retry; each further retry waits twice as long.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "max_running_campaigns",
+                    models.PositiveSmallIntegerField(
+                        default=3,
+                        help_text="How many campaigns may send at once; the others wait for a slot, with the reason shown. 2–5 is typical.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "message_rate",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Most messages per second across every worker and campaign. Empty: no limit.",
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                        verbose_name="global message rate",
+                    ),
+                ),
+                (
+                    "default_campaign_rate",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Messages per second for campaigns that set no rate of their own. Empty: no limit.",
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "batch_size",
+                    models.PositiveIntegerField(
+                        default=200,
+                        help_text="Recipients one batch task claims at a time. 100–500 keeps batches short, so pause and fairness react quickly.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5000),
+                        ],
+                    ),
+                ),
+                (
+                    "max_send_errors",
+                    models.PositiveIntegerField(
+                        default=100,
+                        help_text="Failed sends within ten minutes after which a campaign pauses itself.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "max_attempts",
+                    models.PositiveSmallIntegerField(
+                        default=5,
+                        help_text="Attempts per recipient on temporary failures (4xx, dropped connections) before the recipient is marked failed.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(20),
+                        ],
+                    ),
+                ),
+                (
+                    "retry_delay",
+                    models.PositiveIntegerField(
+                        default=60,
+                        help_text="Seconds before the first retry; each further retry waits twice as long.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'performance settings',
-                'verbose_name_plural': 'performance settings',
-                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='performance_single_row')],
+                "verbose_name": "performance settings",
+                "verbose_name_plural": "performance settings",
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("id", 1)), name="performance_single_row"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed')], default='pending', max_length=7)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_by', models.UUIDField(blank=True, null=True)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('reply', models.CharField(blank=True, help_text="The SMTP server's reply to the last attempt.", max_length=500)),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='campaigns.campaign')),
-                ('subscriber', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deliveries', to='subscribers.subscriber')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=7,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("claimed_by", models.UUIDField(blank=True, null=True)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "reply",
+                    models.CharField(
+                        blank=True,
+                        help_text="The SMTP server's reply to the last attempt.",
+                        max_length=500,
+                    ),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="campaigns.campaign",
+                    ),
+                ),
+                (
+                    "subscriber",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="deliveries",
+                        to="subscribers.subscriber",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'deliveries',
-                'indexes': [models.Index(condition=models.Q(('status', 'pending')), fields=['campaign', 'id'], name='delivery_pending'), models.Index(condition=models.Q(('status', 'sending')), fields=['campaign', 'claimed_by'], name='delivery_sending'), models.Index(fields=['campaign', 'status'], name='delivery_campaign_status')],
-                'constraints': [models.UniqueConstraint(fields=('campaign', 'subscriber'), name='one_delivery_per_recipient')],
+                "verbose_name_plural": "deliveries",
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status", "pending")),
+                        fields=["campaign", "id"],
+                        name="delivery_pending",
+                    ),
+                    models.Index(
+                        condition=models.Q(("status", "sending")),
+                        fields=["campaign", "claimed_by"],
+                        name="delivery_sending",
+                    ),
+                    models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("campaign", "subscriber"), name="one_delivery_per_recipient"
+                    )
+                ],
             },
         ),
     ]

@@ -5,64 +5,138 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='MailingList',
+            name="MailingList",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('opt_in', models.CharField(choices=[('single', 'Single opt-in'), ('double', 'Double opt-in')], default='single', help_text='Double opt-in lists only mail subscribers who confirmed by email.', max_length=6)),
-                ('is_public', models.BooleanField(default=False, help_text='Public lists can be joined through the subscribe form.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "opt_in",
+                    models.CharField(
+                        choices=[("single", "Single opt-in"), ("double", "Double opt-in")],
+                        default="single",
+                        help_text="Double opt-in lists only mail subscribers who confirmed by email.",
+                        max_length=6,
+                    ),
+                ),
+                (
+                    "is_public",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Public lists can be joined through the subscribe form.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Subscriber',
+            name="Subscriber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254, unique=True)),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('attributes', models.JSONField(blank=True, default=dict, help_text='Free-form data for personalisation, e.g. {"city": "Lyon"}.')),
-                ('status', models.CharField(choices=[('enabled', 'Enabled'), ('blocklisted', 'Blocklisted')], default='enabled', max_length=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254, unique=True)),
+                ("name", models.CharField(blank=True, max_length=200)),
+                (
+                    "attributes",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Free-form data for personalisation, e.g. {"city": "Lyon"}.',
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("enabled", "Enabled"), ("blocklisted", "Blocklisted")],
+                        default="enabled",
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['email'],
+                "ordering": ["email"],
             },
         ),
         migrations.CreateModel(
-            name='Subscription',
+            name="Subscription",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('unconfirmed', 'Unconfirmed'), ('confirmed', 'Confirmed'), ('unsubscribed', 'Unsubscribed')], default='unconfirmed', max_length=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('mailing_list', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='subscriptions', to='subscribers.mailinglist')),
-                ('subscriber', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='subscriptions', to='subscribers.subscriber')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("unconfirmed", "Unconfirmed"),
+                            ("confirmed", "Confirmed"),
+                            ("unsubscribed", "Unsubscribed"),
+                        ],
+                        default="unconfirmed",
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "mailing_list",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="subscriptions",
+                        to="subscribers.mailinglist",
+                    ),
+                ),
+                (
+                    "subscriber",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="subscriptions",
+                        to="subscribers.subscriber",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='mailinglist',
-            name='subscribers',
-            field=models.ManyToManyField(related_name='mailing_lists', through='subscribers.Subscription', to='subscribers.subscriber'),
+            model_name="mailinglist",
+            name="subscribers",
+            field=models.ManyToManyField(
+                related_name="mailing_lists",
+                through="subscribers.Subscription",
+                to="subscribers.subscriber",
+            ),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['mailing_list', 'status'], name='subscribers_mailing_f02eca_idx'),
+            model_name="subscription",
+            index=models.Index(
+                fields=["mailing_list", "status"], name="subscribers_mailing_f02eca_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subscription',
-            constraint=models.UniqueConstraint(fields=('subscriber', 'mailing_list'), name='one_subscription_per_list'),
+            model_name="subscription",
+            constraint=models.UniqueConstraint(
+                fields=("subscriber", "mailing_list"), name="one_subscription_per_list"
+            ),
         ),
     ]

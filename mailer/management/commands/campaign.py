@@ -56,7 +56,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Campaign {campaign.pk} ({campaign.name}) is {campaign.status}{reason}.")
 
     def _status(self, ident: int | None, *, as_json: bool) -> None:
-        campaigns = [self._get(ident)] if ident is not None else list(Campaign.objects.order_by("id"))
+        campaigns = (
+            [self._get(ident)] if ident is not None else list(Campaign.objects.order_by("id"))
+        )
         rows = [campaign_summary(c) for c in campaigns]
         if as_json:
             self.stdout.write(json.dumps(rows[0] if ident is not None else rows, indent=2))

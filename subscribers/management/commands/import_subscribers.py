@@ -54,7 +54,9 @@ class Command(BaseCommand):
 
         def progress(report: ImportReport) -> None:
             if interactive:
-                self.stdout.write(f"\r{report.rows:,} rows read, {report.imported:,} imported", ending="")
+                self.stdout.write(
+                    f"\r{report.rows:,} rows read, {report.imported:,} imported", ending=""
+                )
 
         try:
             with file.open("rb") as stream:

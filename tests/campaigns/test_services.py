@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+
+from campaigns.models import Campaign
+from campaigns.rendering import PreparedContent, TemplateError
+from campaigns.services import (
+    CampaignError,
+    campaign_cancel,
+    campaign_pause,
+    campaign_resume,
+    campaign_start,
+)
+from tests.factories import CampaignFactory, MailingListFactory, TemplateFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_start_schedules_a_draft():
+    campaign = CampaignFactory(lists=[MailingListFactory()])
+
+    campaign = campaign_start(campaign=campaign)
+
+    assert campaign.status == Campaign.Status.SCHEDULED
+
+
+def test_start_refuses_a_campaign_without_lists():
+    with pytest.raises(CampaignError, match="no mailing lists"):
+        campaign_start(campaign=CampaignFactory())
+
+
+def test_start_refuses_a_broken_template_before_anything_is_sent():
+    campaign = CampaignFactory(lists=[MailingListFactory()], body="Hi {% if subscriber.name %}")
+
+    with pytest.raises(
+        CampaignError,
+        match=r"cannot start: The body cannot be used \(line 1: '\{% if subscriber.name %\}'\)",
+    ):
+        campaign_start(campaign=campaign)
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT
+
+
+def test_a_layout_without_content_placeholder_is_refused():
+    campaign = CampaignFactory(
+        lists=[MailingListFactory()], template=TemplateFactory(html="<html>no body</html>")
+    )
+    with pytest.raises(CampaignError, match=r"no \{\{ content \}\} placeholder"):
+        campaign_start(campaign=campaign)
+
+
+def test_pause_resume_and_cancel_follow_the_allowed_transitions():
+    campaign = CampaignFactory(lists=[MailingListFactory()], status=Campaign.Status.RUNNING)
+
+    campaign = campaign_pause(campaign=campaign)
+    assert campaign.status == Campaign.Status.PAUSED
+    campaign = campaign_resume(campaign=campaign)
+    assert campaign.status == Campaign.Status.SCHEDULED
+    campaign = campaign_cancel(campaign=campaign)
+    assert campaign.status == Campaign.Status.CANCELLED
+
+    with pytest.raises(CampaignError, match="A cancelled campaign cannot become scheduled"):
+        campaign_resume(campaign=campaign)
+
+
+def test_an_action_on_a_stale_copy_is_refused():
+    campaign = CampaignFactory(status=Campaign.Status.RUNNING)
+    stale = Campaign.objects.get(pk=campaign.pk)
+    campaign_pause(campaign=campaign)
+
+    with pytest.raises(CampaignError, match="changed to paused while this action ran"):
+        campaign_pause(campaign=stale)
+
+
+def test_plain_text_alternative_keeps_personalisation():
+    content = PreparedContent(
+        subject="Hi {{ subscriber.name }}",
+        body="<h1>Hello {{ subscriber.name }}</h1><p>See <b>you</b></p>",
+        layout=None,
+        is_html=True,
+    )
+    rendered = content.render({"subscriber": {"name": "Zoë <3"}})
+
+    assert rendered.subject == "Hi Zoë <3"
+    assert "<h1>Hello Zoë &lt;3</h1>" in (rendered.html or "")
+    assert rendered.text == "Hello Zoë <3\nSee you\n"
+
+
+def test_template_syntax_errors_name_the_line():
+    with pytest.raises(TemplateError, match=r"\(line 2: '\{% endfor %\}'\)"):
+        PreparedContent(subject="s", body="ok\n{% endfor %}", layout=None, is_html=True)

@@ -1,0 +1,139 @@
+"""Real worker processes for end-to-end tests: `celery worker` and `celery beat` subprocesses
+against the test database, the test Redis and the test SMTP sink."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY = str(Path(sys.executable).parent / "celery")
+
+
+def database_url() -> str:
+    params = connection.settings_dict
+    password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
+    return (
+        f"postgres://{params['USER']}{password}@{params['HOST']}:{params['PORT']}/{params['NAME']}"
+    )
+
+
+@dataclass
+class Processes:
+    env: dict[str, str]
+    log_dir: Path
+    running: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, *argv: str, ready: str | None = None) -> subprocess.Popen:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            list(argv),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.running[name] = process
+        if ready:
+            self.wait_for_log(name, ready)
+        return process
+
+    def worker(self, name: str, queues: str, concurrency: int = 2) -> subprocess.Popen:
+        return self.start(
+            name,
+            CELERY,
+            "-A",
+            "settings",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "-n",
+            f"{name}@%h",
+            "-l",
+            "info",
+            "--without-mingle",
+            "--without-gossip",
+            ready=" ready.",
+        )
+
+    def beat(self) -> subprocess.Popen:
+        return self.start(
+            "beat",
+            CELERY,
+            "-A",
+            "settings",
+            "beat",
+            "-l",
+            "info",
+            "--schedule",
+            str(self.log_dir / "celerybeat-schedule"),
+        )
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def log(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+    def wait_for_log(self, name: str, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log(name):
+                return
+            if self.running[name].poll() is not None:
+                raise AssertionError(f"{name} exited early:\n{self.log(name)[-3000:]}")
+            time.sleep(0.1)
+        raise AssertionError(
+            f"{name} did not log {text!r} in {timeout} s:\n{self.log(name)[-3000:]}"
+        )
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        os.killpg(self.running[name].pid, sig)
+        self.running[name].wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.running.values():
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def processes(transactional_db, redis_prefix, tmp_path) -> Iterator[Processes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_KEY_PREFIX": redis_prefix,
+        # Connections are opened per task; a small pool per process is plenty.
+        "DB_POOL_MAX_SIZE": "2",
+    }
+    procs = Processes(env=env, log_dir=tmp_path)
+    yield procs
+    procs.stop_all()

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+
+from campaigns.models import Campaign
+from mailer import dispatcher, leases
+from mailer.models import Delivery, PerformanceSettings
+from subscribers.models import Subscriber, Subscription
+from tests.factories import (
+    CampaignFactory,
+    MailingListFactory,
+    SubscriberFactory,
+    SubscriptionFactory,
+    audience,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def scheduled(**kwargs) -> Campaign:
+    return CampaignFactory(status=Campaign.Status.SCHEDULED, **kwargs)
+
+
+def test_snapshot_takes_each_eligible_subscriber_once_across_lists():
+    a, b = MailingListFactory(), MailingListFactory()
+    shared = audience(a, 3)
+    for s in shared:
+        SubscriptionFactory(subscriber=s, mailing_list=b)
+    only_b = audience(b, 2)
+    unsubscribed = SubscriptionFactory(
+        mailing_list=a, status=Subscription.Status.UNSUBSCRIBED
+    ).subscriber
+    blocked = audience(a, 1, status=Subscriber.Status.BLOCKLISTED)[0]
+    campaign = scheduled(lists=[a, b])
+
+    assert dispatcher.campaign_begin(campaign.pk)
+
+    campaign.refresh_from_db()
+    emails = sorted(Delivery.objects.filter(campaign=campaign).values_list("email", flat=True))
+    assert emails == sorted(s.email for s in [*shared, *only_b])
+    assert unsubscribed.email not in emails and blocked.email not in emails
+    assert campaign.status == Campaign.Status.RUNNING
+    assert campaign.total == 5
+
+
+def test_double_opt_in_lists_only_reach_confirmed_subscribers():
+    double = MailingListFactory(opt_in="double")
+    confirmed = SubscriptionFactory(mailing_list=double).subscriber
+    SubscriptionFactory(mailing_list=double, status=Subscription.Status.UNCONFIRMED)
+    single = MailingListFactory(opt_in="single")
+    unconfirmed_single = SubscriptionFactory(
+        mailing_list=single, status=Subscription.Status.UNCONFIRMED
+    ).subscriber
+    campaign = scheduled(lists=[double, single])
+
+    dispatcher.campaign_begin(campaign.pk)
+
+    emails = set(Delivery.objects.filter(campaign=campaign).values_list("email", flat=True))
+    assert emails == {confirmed.email, unconfirmed_single.email}
+
+
+def test_resumed_campaign_keeps_its_ledger():
+    mailing_list = MailingListFactory()
+    audience(mailing_list, 2)
+    campaign = scheduled(lists=[mailing_list])
+    dispatcher.campaign_begin(campaign.pk)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SCHEDULED)
+    audience(mailing_list, 5)  # joined after the start: not part of this campaign
+
+    dispatcher.campaign_begin(campaign.pk)
+
+    assert Delivery.objects.filter(campaign=campaign).count() == 2
+
+
+def test_it_holds_campaigns_beyond_the_running_slots_and_warns_once(caplog):
+    PerformanceSettings.objects.update_or_create(pk=1, defaults={"max_running_campaigns": 1})
+    mailing_list = MailingListFactory()
+    audience(mailing_list, 1)
+    first, second = scheduled(lists=[mailing_list]), scheduled(lists=[mailing_list])
+
+    with caplog.at_level(logging.WARNING, logger="mailer.dispatcher"):
+        for _ in range(3):
+            dispatcher.admit_due_campaigns(PerformanceSettings.load())
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == Campaign.Status.RUNNING
+    assert second.status == Campaign.Status.SCHEDULED
+    assert second.status_reason.startswith("waiting for a running slot: 1 of 1 in use")
+    held = [r for r in caplog.records if r.getMessage() == "campaign held back"]
+    assert len(held) == 1
+    assert held[0].campaign_id == second.pk
+
+
+def test_it_returns_rows_of_dead_batches_to_pending_and_keeps_live_ones():
+    mailing_list = MailingListFactory()
+    audience(mailing_list, 4)
+    campaign = scheduled(lists=[mailing_list])
+    dispatcher.campaign_begin(campaign.pk)
+    rows = list(Delivery.objects.filter(campaign=campaign).order_by("id"))
+    live, dead = str(uuid.uuid4()), str(uuid.uuid4())
+    leases.grant(campaign.pk, live)
+    Delivery.objects.filter(id__in=[rows[0].id, rows[1].id]).update(
+        status="sending", claimed_by=live
+    )
+    Delivery.objects.filter(id__in=[rows[2].id]).update(status="sending", claimed_by=dead)
+
+    assert dispatcher.recover_abandoned_claims(campaign.pk) == 1
+
+    statuses = dict(Delivery.objects.filter(campaign=campaign).values_list("id", "status"))
+    assert statuses == {
+        rows[0].id: "sending",
+        rows[1].id: "sending",
+        rows[2].id: "pending",
+        rows[3].id: "pending",
+    }
+
+
+def test_it_finishes_a_campaign_only_when_nothing_is_pending_or_in_flight():
+    mailing_list = MailingListFactory()
+    audience(mailing_list, 2)
+    campaign = scheduled(lists=[mailing_list])
+    dispatcher.campaign_begin(campaign.pk)
+    first, second = Delivery.objects.filter(campaign=campaign).order_by("id")
+    Delivery.objects.filter(pk=first.pk).update(status="sent")
+    Delivery.objects.filter(pk=second.pk).update(status="sending")
+
+    assert not dispatcher.finish_if_done(campaign.pk)
+
+    Delivery.objects.filter(pk=second.pk).update(status="failed")
+    assert dispatcher.finish_if_done(campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.FINISHED
+    assert campaign.finished_at is not None
+
+
+def test_top_up_fills_the_window_and_no_more():
+    mailing_list = MailingListFactory()
+    audience(mailing_list, 3)
+    campaign = scheduled(lists=[mailing_list])
+    dispatcher.campaign_begin(campaign.pk)
+
+    assert dispatcher.top_up(campaign.pk) == dispatcher.WINDOW
+    assert dispatcher.top_up(campaign.pk) == 0
+    assert len(leases.live(campaign.pk)) == dispatcher.WINDOW
+
+
+def test_a_second_tick_while_one_runs_does_nothing():
+    with dispatcher.tick_lock() as first, dispatcher.tick_lock() as second:
+        assert first and not second
+    with dispatcher.tick_lock() as again:
+        assert again
+
+
+def test_subscriber_factory_addresses_are_unique():
+    assert SubscriberFactory().email != SubscriberFactory().email

@@ -1,0 +1,77 @@
+"""A real SMTP server for tests (aiosmtpd on loopback) that records what it receives.
+
+Replies can be scripted per recipient, so tests can see how the sender treats 4xx and 5xx.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_to: str
+    data: bytes
+
+    def message(self) -> email.message.EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class Handler:
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Return an SMTP reply such as "550 no such user" to refuse a recipient, or None.
+    rcpt_reply: Callable[[str], str | None] | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_reply is not None and (reply := self.rcpt_reply(address)):
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.received.append(Received(envelope.mail_from, rcpt, envelope.content))
+        return "250 OK queued"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpSink:
+    def __init__(self) -> None:
+        self.handler = Handler()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port())
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    def recipients(self) -> Counter[str]:
+        with self.handler.lock:
+            return Counter(r.rcpt_to for r in self.handler.received)
+
+    def messages(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
