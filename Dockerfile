@@ -1,0 +1,21 @@
+FROM python:3.13-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY . .
+RUN pip install . \
+ && SECRET_KEY=collectstatic-only \
+    DATABASE_URL=postgres://build@localhost/build \
+    REDIS_URL=redis://localhost:6379/0 \
+    STATIC_ROOT=/app/staticfiles \
+    python manage.py collectstatic --no-input \
+ && useradd --system --home /app mailer \
+ && chown -R mailer /app
+
+USER mailer
+EXPOSE 8000 5555
+CMD ["gunicorn", "settings.wsgi", "--bind", "0.0.0.0:8000"]
