@@ -12,6 +12,15 @@ from tests.smtp_sink import SmtpSink
 
 
 @pytest.fixture(autouse=True)
+def plain_static_files(settings) -> None:
+    """Admin pages render without a collectstatic run (the manifest storage needs one)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
 def redis_prefix(settings) -> Iterator[str]:
     """Each test writes its own Redis keys, and removes them afterwards."""
     prefix = f"t-{uuid.uuid4().hex[:12]}"
