@@ -9,25 +9,26 @@ so two dispatchers running at once (a duplicated beat) do no harm.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from mailer import leases
-from mailer.models import Delivery, PerformanceSettings
+from mailer import heartbeats, journal, leases, throttle
+from mailer.models import Delivery, DomainThrottle, PerformanceSettings, SmtpServer
 from mailer.redis_store import get_redis, key
+from mailer.smtp import ServerConfig
 
 log = logging.getLogger(__name__)
 
-# Batches in flight per running campaign. Each batch claims `batch_size` rows, so a window of
-# two keeps one batch sending while the next waits in the queue, without ever filling the
-# shared `send` queue with one campaign's work.
-WINDOW = 2
+# Messages per second one batch can send: a rate-limited campaign needs no more batches in
+# flight than its rate divided by this (more would only wait for tokens in worker slots).
+BATCH_RATE = 200
 TICK_LOCK_SECONDS = 30
 SLOT_REASON = "waiting for a running slot"
 
@@ -56,12 +57,70 @@ def tick() -> None:
         if not acquired:
             return
         performance = PerformanceSettings.load()
+        # Recover and finish first, so that a slot freed by a finished campaign is given to
+        # a waiting one in the same tick.
+        for campaign_id in running_ids():
+            recover_abandoned_claims(campaign_id)
+            finish_if_done(campaign_id)
         admit_due_campaigns(performance)
-        for campaign in Campaign.objects.filter(status=Campaign.Status.RUNNING):
-            recover_abandoned_claims(campaign.pk)
-            if finish_if_done(campaign.pk):
-                continue
-            top_up(campaign.pk)
+        plan = plan_windows(performance)
+        for campaign_id, window in plan.items():
+            top_up(campaign_id, window=window)
+
+
+def running_ids() -> list[int]:
+    return list(
+        Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True)
+    )
+
+
+def has_due_rows(campaign_id: int) -> bool:
+    return Delivery.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()),
+        campaign_id=campaign_id,
+        status=Delivery.Status.PENDING,
+    ).exists()
+
+
+def plan_windows(performance: PerformanceSettings) -> dict[int, int]:
+    """Share the global rate and the worker slots between running campaigns, by weight.
+
+    Publishes each campaign's share of the global rate for the throttle, and returns how many
+    batches each campaign may have in flight. Batches of all campaigns share one FIFO queue,
+    so a campaign's share of the slots follows its share of the batches in flight.
+    """
+    running = list(
+        Campaign.objects.filter(status=Campaign.Status.RUNNING).only(
+            "pk", "weight", "rate_limit", "smtp_server_id"
+        )
+    )
+    active = [c for c in running if has_due_rows(c.pk)]
+    demands = [
+        throttle.Demand(c.pk, c.weight, c.rate_limit or performance.default_campaign_rate)
+        for c in active
+    ]
+    allocation = throttle.allocate_rates(performance.message_rate, demands)
+    throttle.publish_limits(
+        global_rate=performance.message_rate,
+        campaign_rates=allocation,
+        server_rates={
+            ServerConfig.from_model(s).key: s.rate_limit for s in SmtpServer.objects.all()
+        },
+        domain_rates=dict(DomainThrottle.objects.values_list("domain", "rate_limit")),
+    )
+    if not active:
+        return {}
+    slots = max(heartbeats.send_slots_online(), 1)
+    total_weight = sum(c.weight for c in active)
+    plan = {}
+    for campaign in active:
+        # Two batches per slot of its share: one sending, one waiting in the queue to follow.
+        window = max(1, math.ceil(2 * slots * campaign.weight / total_weight))
+        rate = allocation.get(campaign.pk)
+        if rate:
+            window = min(window, max(1, math.ceil(rate / BATCH_RATE)))
+        plan[campaign.pk] = window
+    return plan
 
 
 def admit_due_campaigns(performance: PerformanceSettings) -> None:
@@ -143,7 +202,7 @@ def campaign_begin(campaign_id: int) -> bool:
 
 
 def recover_abandoned_claims(campaign_id: int) -> int:
-    """Return rows held by batches whose lease lapsed (their worker died) to `pending`."""
+    """Settle rows held by batches that died: sent if their journal says so, else pending."""
     holders = set(
         Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.SENDING)
         .values_list("claimed_by", flat=True)
@@ -152,20 +211,37 @@ def recover_abandoned_claims(campaign_id: int) -> int:
     if not holders:
         return 0
     alive = leases.live(campaign_id)
-    dead = [h for h in holders if h is None or str(h) not in alive]
-    if not dead:
-        return 0
-    recovered = Delivery.objects.filter(
-        Q(claimed_by__in=[h for h in dead if h is not None]) | Q(claimed_by__isnull=True),
-        campaign_id=campaign_id,
-        status=Delivery.Status.SENDING,
-    ).update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
-    if recovered:
+    dead = [str(h) for h in holders if h is not None and str(h) not in alive]
+    settled = 0
+    for batch_id in dead:
+        sent_ids = journal.sent_ids(batch_id)
+        with transaction.atomic():
+            rows = Delivery.objects.filter(
+                campaign_id=campaign_id, status=Delivery.Status.SENDING, claimed_by=batch_id
+            )
+            sent = rows.filter(id__in=sent_ids).update(
+                status=Delivery.Status.SENT,
+                sent_at=timezone.now(),
+                attempts=F("attempts") + 1,
+                reply="accepted (recorded from the send journal after the worker died)",
+                claimed_by=None,
+                claimed_at=None,
+            )
+            returned = rows.update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
+            if sent:
+                Campaign.objects.filter(pk=campaign_id).update(sent=F("sent") + sent)
+        journal.discard(batch_id)
+        settled += sent + returned
         log.warning(
             "stale claims recovered",
-            extra={"campaign_id": campaign_id, "rows": recovered, "batches": len(dead)},
+            extra={
+                "campaign_id": campaign_id,
+                "batch_id": batch_id,
+                "sent": sent,
+                "returned": returned,
+            },
         )
-    return recovered
+    return settled
 
 
 def finish_if_done(campaign_id: int) -> bool:
@@ -193,24 +269,33 @@ def finish_if_done(campaign_id: int) -> bool:
     return bool(done)
 
 
-def top_up(campaign_id: int) -> int:
-    """Enqueue batches until the campaign has WINDOW in flight; returns how many were added."""
+def top_up(campaign_id: int, *, window: int | None = None) -> int:
+    """Enqueue batches until the campaign has `window` in flight; returns how many were added.
+
+    Without a window (a batch just ended), the last one planned by the dispatcher is used.
+    """
     from mailer.tasks import send_batch
 
-    in_flight = len(leases.live(campaign_id))
-    if in_flight >= WINDOW:
+    client = get_redis()
+    window_key = key("window", campaign_id)
+    if window is None:
+        stored = client.get(window_key)
+        window = int(stored) if stored else 1
+    else:
+        client.set(window_key, window, ex=30)
+    if throttle.held(campaign_id):
         return 0
-    has_due_rows = Delivery.objects.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()),
-        campaign_id=campaign_id,
-        status=Delivery.Status.PENDING,
-    ).exists()
-    if not has_due_rows:
+    in_flight = len(leases.live(campaign_id))
+    if in_flight >= window or not has_due_rows(campaign_id):
         return 0
     added = 0
-    for _ in range(WINDOW - in_flight):
+    for _ in range(window - in_flight):
         batch_id = str(uuid.uuid4())
         leases.grant(campaign_id, batch_id)
-        send_batch.apply_async(kwargs={"campaign_id": campaign_id, "batch_id": batch_id})
+        send_batch.apply_async(
+            kwargs={"campaign_id": campaign_id, "batch_id": batch_id},
+            # Flower and the logs show which campaign a batch belongs to.
+            shadow=f"send_batch campaign={campaign_id}",
+        )
         added += 1
     return added

@@ -1,24 +1,26 @@
 """Leases of batch tasks, kept in Redis so that every dispatcher sees every worker's batches.
 
 A campaign's leases are a sorted set: member = batch id, score = the time (Redis server clock)
-until which the batch is presumed alive. A batch extends its lease while it works and drops
-it when done. The dispatcher counts live leases to size a campaign's window of batches in
-flight, and treats rows claimed by a batch without a live lease as abandoned (their worker
-died) and returns them to `pending`.
+until which the batch is presumed alive. A queued batch holds a lease from the moment it is
+enqueued; once a worker process runs it, the lease also names that process, whose heartbeat
+(mailer.heartbeats) proves it alive. The dispatcher counts live leases to size a campaign's
+window of batches in flight, and recovers the rows of batches whose lease lapsed or whose
+process stopped beating: their worker died.
 """
 
 from __future__ import annotations
 
+from mailer import heartbeats
 from mailer.redis_store import get_redis, key
 
 # A queued batch that no worker took within this long is presumed lost (its message went
 # with a broker restart); the window is refilled without it. If it does run later, it works
 # normally: batches claim rows in the database, so an extra batch is harmless.
 QUEUED_LEASE_SECONDS = 120
-# A running batch extends its lease at least every RENEW_EVERY seconds; one that stops
-# extending for LEASE_SECONDS is presumed dead. The lease must outlast the slowest single
-# SMTP exchange (SmtpServer.timeout, 20 s by default), or a slow but live batch would have its
-# rows recovered and sent twice.
+# A running batch extends its lease at least every RENEW_EVERY seconds. The lease must
+# outlast the slowest single SMTP exchange (SmtpServer.timeout, 20 s by default): a batch
+# that is alive but stuck in one slow exchange must not have its rows taken away. A batch
+# whose process dies is noticed sooner, through the process heartbeat.
 LEASE_SECONDS = 60
 RENEW_EVERY = 5
 
@@ -27,13 +29,26 @@ def _key(campaign_id: int) -> str:
     return key("leases", campaign_id)
 
 
+def _owners_key(campaign_id: int) -> str:
+    return key("lease-owners", campaign_id)
+
+
 def _server_time() -> float:
     seconds, micros = get_redis().time()
     return seconds + micros / 1_000_000
 
 
-def grant(campaign_id: int, batch_id: str, seconds: float = QUEUED_LEASE_SECONDS) -> None:
-    get_redis().zadd(_key(campaign_id), {batch_id: _server_time() + seconds})
+def grant(
+    campaign_id: int,
+    batch_id: str,
+    seconds: float = QUEUED_LEASE_SECONDS,
+    owner: str | None = None,
+) -> None:
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.zadd(_key(campaign_id), {batch_id: _server_time() + seconds})
+    if owner:
+        pipe.hset(_owners_key(campaign_id), batch_id, owner)
+    pipe.execute()
 
 
 def renew(campaign_id: int, batch_id: str, seconds: float = LEASE_SECONDS) -> bool:
@@ -45,19 +60,34 @@ def renew(campaign_id: int, batch_id: str, seconds: float = LEASE_SECONDS) -> bo
 
 
 def release(campaign_id: int, batch_id: str) -> None:
-    get_redis().zrem(_key(campaign_id), batch_id)
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.zrem(_key(campaign_id), batch_id)
+    pipe.hdel(_owners_key(campaign_id), batch_id)
+    pipe.execute()
 
 
 def live(campaign_id: int) -> set[str]:
-    """Batch ids with a live lease; lapsed ones are removed on the way."""
+    """Batch ids with a live lease; lapsed ones and those of dead processes are dropped."""
     client = get_redis()
     now = _server_time()
     pipe = client.pipeline()
     pipe.zremrangebyscore(_key(campaign_id), "-inf", now)
     pipe.zrange(_key(campaign_id), 0, -1)
-    _, members = pipe.execute()
-    return {m.decode() for m in members}
+    pipe.hgetall(_owners_key(campaign_id))
+    _, members, owners_raw = pipe.execute()
+    alive = {m.decode() for m in members}
+    owners = {k.decode(): v.decode() for k, v in owners_raw.items()}
+    stale_owner_entries = [b for b in owners if b not in alive]
+    beating = heartbeats.processes_alive(sorted({owners[b] for b in alive if b in owners}))
+    dead = {b for b in alive if b in owners and not beating[owners[b]]}
+    if dead or stale_owner_entries:
+        pipe = client.pipeline(transaction=True)
+        if dead:
+            pipe.zrem(_key(campaign_id), *dead)
+        pipe.hdel(_owners_key(campaign_id), *dead, *stale_owner_entries)
+        pipe.execute()
+    return alive - dead
 
 
 def forget(campaign_id: int) -> None:
-    get_redis().delete(_key(campaign_id))
+    get_redis().delete(_key(campaign_id), _owners_key(campaign_id))

@@ -181,3 +181,27 @@ class Delivery(models.Model):
     def clean(self) -> None:
         if self.status == self.Status.SENT and self.sent_at is None:
             raise ValidationError("A sent delivery needs sent_at.")
+
+
+class DomainThrottle(models.Model):
+    """A rate limit for one recipient domain, e.g. at most 50 messages/s to gmail.com."""
+
+    domain = models.CharField(
+        max_length=255,
+        unique=True,
+        help_text="Recipient domain, exactly as after the @, e.g. gmail.com.",
+    )
+    rate_limit = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text="Most messages per second to this domain, across every campaign and worker.",
+    )
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return f"{self.domain}: {self.rate_limit}/s"
+
+    def save(self, *args, **kwargs) -> None:
+        self.domain = self.domain.strip().lower()
+        super().save(*args, **kwargs)

@@ -10,6 +10,9 @@ from mailer.dispatcher import SLOT_REASON
 from mailer.redis_store import get_redis, key
 
 RATE_WINDOW = 10
+# Failures are counted per minute over this many seconds for the auto-pause threshold
+# (PerformanceSettings.max_send_errors).
+ERROR_WINDOW = 600
 _COUNTER_TTL = 120
 
 
@@ -22,6 +25,20 @@ def note_sent(campaign_id: int, count: int) -> None:
     pipe.incrby(name, count)
     pipe.expire(name, _COUNTER_TTL)
     pipe.execute()
+
+
+def note_failed(campaign_id: int, count: int) -> int:
+    """Count failed sends; returns the failures of the last ERROR_WINDOW seconds."""
+    minute = int(time.time()) // 60
+    name = key("failed", campaign_id, minute)
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.incrby(name, count)
+    pipe.expire(name, ERROR_WINDOW + 120)
+    pipe.mget(
+        [key("failed", campaign_id, m) for m in range(minute - ERROR_WINDOW // 60 + 1, minute + 1)]
+    )
+    _, _, values = pipe.execute()
+    return sum(int(v) for v in values if v)
 
 
 def rate(campaign_id: int, window: int = RATE_WINDOW) -> float:

@@ -26,3 +26,10 @@ def get_redis() -> redis.Redis:
 
 def key(*parts: object) -> str:
     return ":".join([f"{{{settings.REDIS_KEY_PREFIX}}}", *(str(p) for p in parts)])
+
+
+def text(value: bytes | str | None) -> str | None:
+    """A Redis reply as text (the client returns bytes)."""
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value

@@ -19,4 +19,8 @@ def send_batch(*, campaign_id: int, batch_id: str) -> dict[str, int]:
     counts = batch.run_batch(campaign_id=campaign_id, batch_id=batch_id)
     if counts["claimed"]:
         dispatcher.top_up(campaign_id)
+    else:
+        # Nothing left to claim: the campaign may be done; let the dispatcher look now
+        # rather than at its next tick.
+        dispatch_tick.delay()
     return counts

@@ -143,9 +143,10 @@ def test_top_up_fills_the_window_and_no_more():
     campaign = scheduled(lists=[mailing_list])
     dispatcher.campaign_begin(campaign.pk)
 
-    assert dispatcher.top_up(campaign.pk) == dispatcher.WINDOW
-    assert dispatcher.top_up(campaign.pk) == 0
-    assert len(leases.live(campaign.pk)) == dispatcher.WINDOW
+    assert dispatcher.top_up(campaign.pk, window=2) == 2
+    assert dispatcher.top_up(campaign.pk, window=2) == 0
+    assert dispatcher.top_up(campaign.pk) == 0, "a batch's top-up keeps the planned window"
+    assert len(leases.live(campaign.pk)) == 2
 
 
 def test_a_second_tick_while_one_runs_does_nothing():

@@ -1,0 +1,143 @@
+"""Who is alive: worker processes announce themselves in Redis with a short expiry.
+
+Two kinds of record, both refreshed by a daemon thread every HEARTBEAT_EVERY seconds and
+expiring after HEARTBEAT_TTL seconds without a refresh:
+
+- one per Celery worker (the parent process): host, pid, queues and concurrency, so the
+  dispatcher knows how many send slots are online and the status page can list workers;
+- one per process that runs batches (a prefork child), so that rows claimed by a batch whose
+  process was killed are recovered within seconds instead of when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from mailer.redis_store import get_redis, key, text
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY = 2
+HEARTBEAT_TTL = 8
+
+
+def process_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_key(ident: str) -> str:
+    return key("process", ident)
+
+
+def _worker_key(hostname: str) -> str:
+    return key("worker", hostname)
+
+
+def workers_set() -> str:
+    return key("workers")
+
+
+class _Beat(threading.Thread):
+    def __init__(self, write) -> None:
+        super().__init__(daemon=True, name="mailer-heartbeat")
+        self.write = write
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.write()
+            except Exception:  # a Redis blip must not kill the thread; the next beat retries
+                log.warning("heartbeat failed", exc_info=True)
+            self.stopped.wait(HEARTBEAT_EVERY)
+
+
+_process_beat: tuple[int, _Beat] | None = None
+
+
+def ensure_process_heartbeat() -> str:
+    """Start this process's heartbeat once (again after a fork); returns the process id."""
+    global _process_beat
+    ident = process_id()
+    if _process_beat is not None and _process_beat[0] == os.getpid():
+        return ident
+    name = _process_key(ident)
+
+    def write() -> None:
+        get_redis().set(name, str(time.time()), ex=HEARTBEAT_TTL)
+
+    write()
+    beat = _Beat(write)
+    beat.start()
+    _process_beat = (os.getpid(), beat)
+    return ident
+
+
+def processes_alive(idents: list[str]) -> dict[str, bool]:
+    if not idents:
+        return {}
+    values = get_redis().mget([_process_key(i) for i in idents])
+    return {ident: value is not None for ident, value in zip(idents, values, strict=True)}
+
+
+_worker_beat: _Beat | None = None
+
+
+def start_worker_heartbeat(
+    *, hostname: str, queues: list[str], concurrency: int, pool: str
+) -> None:
+    global _worker_beat
+    record = {
+        "hostname": hostname,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "queues": queues,
+        "concurrency": concurrency,
+        "pool": pool,
+        "started_at": time.time(),
+    }
+    name = _worker_key(hostname)
+
+    def write() -> None:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.set(name, json.dumps({**record, "seen_at": time.time()}), ex=HEARTBEAT_TTL)
+        pipe.sadd(workers_set(), hostname)
+        pipe.execute()
+
+    write()
+    _worker_beat = _Beat(write)
+    _worker_beat.start()
+
+
+def stop_worker_heartbeat(hostname: str) -> None:
+    if _worker_beat is not None:
+        _worker_beat.stopped.set()
+    client = get_redis()
+    client.delete(_worker_key(hostname))
+    client.srem(workers_set(), hostname)
+
+
+def workers_online() -> list[dict[str, Any]]:
+    client = get_redis()
+    hostnames = sorted(text(m) or "" for m in client.smembers(workers_set()))
+    if not hostnames:
+        return []
+    values = client.mget([_worker_key(h) for h in hostnames])
+    online = []
+    for hostname, value in zip(hostnames, values, strict=True):
+        if value is None:
+            client.srem(workers_set(), hostname)  # expired: the worker is gone
+        else:
+            online.append(json.loads(value))
+    return online
+
+
+def send_slots_online() -> int:
+    """Parallel batch slots of the workers that consume the `send` queue."""
+    return sum(w["concurrency"] for w in workers_online() if "send" in w["queues"])

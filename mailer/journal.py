@@ -1,0 +1,76 @@
+"""The send journal: which messages of a batch the SMTP server accepted, kept in Redis.
+
+Results reach the database once per chunk. Without the journal, a worker killed between a
+server's "250 OK" and the chunk's write would leave rows that were sent looking unsent, and
+they would be sent again. So each accepted message's delivery id is appended to a list in
+Redis straight after the 250 reply. The command is written to the socket without waiting
+for Redis to answer (its reply is read just before the next one is written), which costs a
+few microseconds instead of a round trip; once written, it reaches Redis even if the
+process is killed a moment later. When the dispatcher recovers a dead batch's rows, those in
+its journal are marked sent, the rest go back to `pending`. Only a message in the middle of
+its SMTP transaction at the instant of a crash can be sent twice.
+"""
+
+from __future__ import annotations
+
+from redis.connection import Connection
+
+from mailer.redis_store import get_redis, key
+
+# A journal outlives its batch only if the batch died; recovery reads and deletes it well
+# within this time.
+JOURNAL_TTL = 24 * 3600
+
+
+def journal_key(batch_id: str) -> str:
+    return key("journal", batch_id)
+
+
+class Journal:
+    def __init__(self, batch_id: str) -> None:
+        self.key = journal_key(batch_id)
+        self._connection: Connection | None = None
+        self._unread = 0
+        self._started = False
+
+    def _conn(self) -> Connection:
+        if self._connection is None:
+            self._connection = get_redis().connection_pool.get_connection()
+        return self._connection
+
+    def _drain(self) -> None:
+        connection = self._conn()
+        while self._unread:
+            connection.read_response()
+            self._unread -= 1
+
+    def note_sent(self, delivery_id: int) -> None:
+        connection = self._conn()
+        self._drain()
+        connection.send_command("RPUSH", self.key, delivery_id)
+        self._unread += 1
+        if not self._started:
+            connection.send_command("EXPIRE", self.key, JOURNAL_TTL)
+            self._unread += 1
+            self._started = True
+
+    def close(self, *, discard: bool) -> None:
+        """Read outstanding replies and give the connection back; discard once recorded."""
+        if self._connection is None:
+            return
+        try:
+            self._drain()
+            if discard and self._started:
+                self._connection.send_command("DEL", self.key)
+                self._connection.read_response()
+        finally:
+            get_redis().connection_pool.release(self._connection)
+            self._connection = None
+
+
+def sent_ids(batch_id: str) -> set[int]:
+    return {int(v) for v in get_redis().lrange(journal_key(batch_id), 0, -1)}
+
+
+def discard(batch_id: str) -> None:
+    get_redis().delete(journal_key(batch_id))

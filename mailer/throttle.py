@@ -1,0 +1,214 @@
+"""Rate limits that hold across every worker: GCRA buckets in Redis, taken in one Lua call.
+
+Buckets: the global `message_rate`, the campaign's rate (its share of the global rate, see
+`allocate_rates`), the SMTP server's `rate_limit`, and one per throttled recipient domain.
+A batch asks for a chunk of messages at a time, so Redis costs one round trip per chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from mailer.redis_store import get_redis, key, text
+
+# How many seconds of messages a full bucket may release at once. Small, so that a measured
+# rate stays within a few per cent of the limit from the first second on; one message at the
+# least, so that very low rates still send.
+BURST_SECONDS = 0.1
+
+_SCRIPT = (Path(__file__).parent / "throttle.lua").read_text()
+
+
+def limits_key() -> str:
+    return key("limits")
+
+
+def field_global() -> str:
+    return "global"
+
+
+def field_campaign(campaign_id: int) -> str:
+    return f"campaign:{campaign_id}"
+
+
+def field_server(server_key: str) -> str:
+    return f"server:{server_key}"
+
+
+def field_domain(domain: str) -> str:
+    return f"domain:{domain}"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str  # what the status page says limits a campaign: global, campaign, server, domain:x
+    field: str
+    rate: int | None  # the database's value, used when no live rate is published
+    shared: bool  # applies to every message (global, campaign, server) or only to a domain's
+
+    @property
+    def redis_key(self) -> str:
+        return key("bucket", self.field)
+
+
+@dataclass(frozen=True)
+class Grant:
+    positions: list[int]  # 0-based positions in the chunk of the messages that may go now
+    wait: float  # seconds until the next refused message could go
+    limited_by: str  # the bucket that refused, or ""
+    stopped_at: int  # 0-based position where a shared bucket ran out (len(chunk) if none)
+
+
+class Throttle:
+    """The buckets one batch takes from."""
+
+    def __init__(
+        self,
+        *,
+        campaign_id: int,
+        campaign_rate: int | None,
+        global_rate: int | None,
+        server_key: str,
+        server_rate: int | None,
+        domain_rates: dict[str, int],
+    ) -> None:
+        self.shared = [
+            Bucket("global", field_global(), global_rate, True),
+            Bucket("campaign", field_campaign(campaign_id), campaign_rate, True),
+            Bucket("server", field_server(server_key), server_rate, True),
+        ]
+        self.domain_rates = domain_rates
+        self._script = get_redis().register_script(_SCRIPT)
+
+    def acquire(self, domains: list[str]) -> Grant:
+        """Take tokens for messages to these recipient domains, in order."""
+        buckets = list(self.shared)
+        index: dict[str, int] = {}
+        messages = []
+        for domain in domains:
+            if domain in self.domain_rates:
+                if domain not in index:
+                    buckets.append(
+                        Bucket(
+                            f"domain:{domain}",
+                            field_domain(domain),
+                            self.domain_rates[domain],
+                            False,
+                        )
+                    )
+                    index[domain] = len(buckets)  # 1-based, as Lua counts
+                messages.append(index[domain])
+            else:
+                messages.append(0)
+        spec = {
+            "burst": BURST_SECONDS,
+            "buckets": [
+                {"name": b.name, "field": b.field, "rate": b.rate or 0, "shared": b.shared}
+                for b in buckets
+            ],
+            "messages": messages,
+        }
+        granted, wait_ms, limited_by, stopped_at = self._script(
+            keys=[limits_key(), *(b.redis_key for b in buckets)], args=[json.dumps(spec)]
+        )
+        return Grant(
+            positions=[p - 1 for p in granted],
+            wait=int(wait_ms) / 1000,
+            limited_by=limited_by.decode() if isinstance(limited_by, bytes) else limited_by,
+            stopped_at=int(stopped_at) - 1,
+        )
+
+
+@dataclass(frozen=True)
+class Demand:
+    campaign_id: int
+    weight: int
+    rate_limit: int | None
+
+
+def allocate_rates(global_rate: int | None, demands: list[Demand]) -> dict[int, float | None]:
+    """Share the global rate between running campaigns by weight, within their own limits.
+
+    Max-min fairness ("water filling"): a campaign whose own limit is below its weighted share
+    gets its limit, and what it leaves is shared among the others by weight. Without a global
+    rate each campaign simply has its own limit (None: no limit).
+    """
+    if global_rate is None:
+        return {d.campaign_id: d.rate_limit for d in demands}
+    allocation: dict[int, float | None] = {}
+    remaining = float(global_rate)
+    active = list(demands)
+    while active:
+        share = remaining / sum(d.weight for d in active)
+        capped = [
+            d for d in active if d.rate_limit is not None and d.rate_limit <= share * d.weight
+        ]
+        if not capped:
+            for d in active:
+                allocation[d.campaign_id] = share * d.weight
+            break
+        for d in capped:
+            allocation[d.campaign_id] = d.rate_limit
+            remaining -= d.rate_limit or 0
+            active.remove(d)
+    return allocation
+
+
+def publish_limits(
+    *,
+    global_rate: int | None,
+    campaign_rates: dict[int, float | None],
+    server_rates: dict[str, int | None],
+    domain_rates: dict[str, int],
+) -> None:
+    """Make the current limits live for every batch (read by the Lua script on each call)."""
+    fields: dict[str, str] = {field_global(): str(global_rate or 0)}
+    for campaign_id, rate in campaign_rates.items():
+        # Rates are messages/s; a fractional share rounds up so that shares sum to the limit
+        # rather than just under it (the global bucket still caps the total).
+        fields[field_campaign(campaign_id)] = str(math.ceil(rate * 1000) / 1000 if rate else 0)
+    for server_key, rate in server_rates.items():
+        fields[field_server(server_key)] = str(rate or 0)
+    for domain, rate in domain_rates.items():
+        fields[field_domain(domain)] = str(rate)
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.delete(limits_key())
+    pipe.hset(limits_key(), mapping=cast("Mapping[Any, Any]", fields))
+    # If the dispatcher stops, batches fall back to the database's values after this long.
+    pipe.expire(limits_key(), 30)
+    pipe.execute()
+
+
+# --- Holds: a campaign told to wait (a long throttle wait, an unreachable SMTP server) ----
+
+
+def _hold_key(campaign_id: int) -> str:
+    return key("hold", campaign_id)
+
+
+def hold(campaign_id: int, seconds: float, reason: str) -> None:
+    """No new batch for this campaign until `seconds` from now; the dispatcher respects it."""
+    get_redis().set(_hold_key(campaign_id), reason, px=max(int(seconds * 1000), 1))
+
+
+def held(campaign_id: int) -> str | None:
+    """The reason a campaign is on hold, or None."""
+    return text(get_redis().get(_hold_key(campaign_id)))
+
+
+def _limited_key(campaign_id: int) -> str:
+    return key("limited", campaign_id)
+
+
+def note_limited(campaign_id: int, limited_by: str) -> None:
+    """Remember for a few seconds which bucket last held a campaign back (for its status)."""
+    get_redis().set(_limited_key(campaign_id), limited_by, ex=3)
+
+
+def limited_by(campaign_id: int) -> str:
+    return text(get_redis().get(_limited_key(campaign_id))) or ""
