@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass
@@ -53,9 +54,26 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    def __init__(self) -> None:
+    def __init__(self, *, password: str | None = None) -> None:
+        """password: require AUTH and accept only this password (any user name)."""
         self.handler = Handler()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port())
+        options: dict = {}
+        if password is not None:
+
+            def authenticator(server, session, envelope, mechanism, auth_data):
+                ok = (
+                    isinstance(auth_data, LoginPassword) and auth_data.password == password.encode()
+                )
+                return AuthResult(success=ok, handled=False)
+
+            options = {
+                "authenticator": authenticator,
+                "auth_require_tls": False,
+                "auth_required": True,
+            }
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=free_port(), **options
+        )
 
     def start(self) -> SmtpSink:
         self.controller.start()

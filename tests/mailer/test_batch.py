@@ -96,3 +96,99 @@ def test_an_unreachable_server_gives_every_claimed_row_back(smtp_sink, db):
 
     assert counts["given_back"] == 2
     assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 2
+
+
+def test_a_refused_login_pauses_the_campaign_with_the_reason(db, monkeypatch):
+    from tests.factories import SmtpServerFactory
+    from tests.smtp_sink import SmtpSink
+
+    sink = SmtpSink(password="right").start()
+    try:
+        monkeypatch.setenv("SINK_PASSWORD", "wrong")
+        SmtpServerFactory(port=sink.port, username="mailer", password_env="SINK_PASSWORD")
+        campaign = running_campaign(3)
+
+        counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+    finally:
+        sink.stop()
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert "refused the login for 'mailer'" in campaign.status_reason
+    assert "password variable" in campaign.status_reason
+    assert counts["given_back"] == 3
+    assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 3
+
+
+def test_the_right_password_from_the_environment_logs_in(db, monkeypatch):
+    from tests.factories import SmtpServerFactory
+    from tests.smtp_sink import SmtpSink
+
+    sink = SmtpSink(password="right").start()
+    try:
+        monkeypatch.setenv("SINK_PASSWORD", "right")
+        SmtpServerFactory(port=sink.port, username="mailer", password_env="SINK_PASSWORD")
+        campaign = running_campaign(2)
+        counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+    finally:
+        sink.stop()
+        from mailer.smtp import pool
+
+        pool.close_all()
+    assert counts["sent"] == 2
+
+
+def test_an_unreachable_server_backs_off_then_pauses_the_campaign(smtp_sink, db):
+    from mailer import throttle
+    from mailer.batch import MAX_SERVER_FAILURES
+    from tests.factories import SmtpServerFactory
+
+    SmtpServerFactory(port=1)
+    campaign = running_campaign(2)
+
+    run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+    assert throttle.held(campaign.pk).startswith("SMTP server unavailable")
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.RUNNING
+
+    for _ in range(MAX_SERVER_FAILURES - 1):
+        from mailer.redis_store import get_redis, key
+
+        get_redis().delete(key("hold", campaign.pk))
+        run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert campaign.status_reason.startswith("paused after 5 failed attempts to connect")
+    assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 2
+
+
+def test_too_many_failures_pause_the_campaign(sink_server, smtp_sink):
+    PerformanceSettings.objects.update_or_create(pk=1, defaults={"max_send_errors": 3})
+    campaign = running_campaign(120)
+    smtp_sink.handler.rcpt_reply = lambda address: "550 5.1.1 unknown user"
+
+    counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+    assert (
+        "paused by errors: 50 failed sends in the last 10 minutes (limit 3"
+        in campaign.status_reason
+    )
+    assert "550 5.1.1 unknown user" in campaign.status_reason
+    # It stopped after the first chunk; the rest waits for a person to look.
+    assert counts["failed"] == 50
+    assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 70
+
+
+def test_a_long_token_wait_ends_the_batch_and_holds_the_campaign(sink_server, smtp_sink):
+    from mailer import throttle
+
+    campaign = running_campaign(5, rate_limit=1)  # one message a second, burst of one
+
+    counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+
+    # One message goes at once; the next is due in about a second, which the batch sleeps
+    # through; it ends when the wait would be longer than it may hold a slot.
+    assert 1 <= counts["sent"] <= 5
+    assert counts["sent"] + counts["given_back"] == 5

@@ -158,3 +158,69 @@ def test_a_second_tick_while_one_runs_does_nothing():
 
 def test_subscriber_factory_addresses_are_unique():
     assert SubscriberFactory().email != SubscriberFactory().email
+
+
+def test_rows_of_a_dead_batch_are_settled_from_its_send_journal():
+    from mailer import journal
+
+    mailing_list = MailingListFactory()
+    audience(mailing_list, 3)
+    campaign = scheduled(lists=[mailing_list])
+    dispatcher.campaign_begin(campaign.pk)
+    rows = list(Delivery.objects.filter(campaign=campaign).order_by("id"))
+    dead = str(uuid.uuid4())
+    Delivery.objects.filter(campaign=campaign).update(status="sending", claimed_by=dead)
+    # The worker died after the server accepted the first two messages, before recording.
+    writer = journal.Journal(dead)
+    writer.note_sent(rows[0].id)
+    writer.note_sent(rows[1].id)
+    writer.close(discard=False)
+
+    dispatcher.recover_abandoned_claims(campaign.pk)
+
+    statuses = dict(Delivery.objects.filter(campaign=campaign).values_list("id", "status"))
+    assert statuses == {rows[0].id: "sent", rows[1].id: "sent", rows[2].id: "pending"}
+    campaign.refresh_from_db()
+    assert campaign.sent == 2
+    assert journal.sent_ids(dead) == set()
+
+
+def test_rows_of_a_batch_whose_process_stopped_beating_are_recovered():
+    from mailer import heartbeats
+
+    mailing_list = MailingListFactory()
+    audience(mailing_list, 1)
+    campaign = scheduled(lists=[mailing_list])
+    dispatcher.campaign_begin(campaign.pk)
+    batch = str(uuid.uuid4())
+    # A long lease, but owned by a process that has no heartbeat (it was killed).
+    leases.grant(campaign.pk, batch, 600, owner="elsewhere:12345")
+    Delivery.objects.filter(campaign=campaign).update(status="sending", claimed_by=batch)
+    assert heartbeats.processes_alive(["elsewhere:12345"]) == {"elsewhere:12345": False}
+
+    assert dispatcher.recover_abandoned_claims(campaign.pk) == 1
+    assert Delivery.objects.get(campaign=campaign).status == "pending"
+
+
+def test_windows_follow_weights_and_worker_slots():
+    from mailer import heartbeats
+
+    heartbeats.start_worker_heartbeat(
+        hostname="s1@h", queues=["send"], concurrency=4, pool="prefork"
+    )
+    try:
+        mailing_list = MailingListFactory()
+        audience(mailing_list, 1)
+        heavy = scheduled(lists=[mailing_list], weight=2)
+        light = scheduled(lists=[mailing_list], weight=1)
+        limited = scheduled(lists=[mailing_list], weight=1, rate_limit=10)
+        for c in (heavy, light, limited):
+            dispatcher.campaign_begin(c.pk)
+
+        plan = dispatcher.plan_windows(PerformanceSettings.load())
+    finally:
+        heartbeats.stop_worker_heartbeat("s1@h")
+
+    # 4 slots, weights 2:1:1 -> 8 batches in flight shared 4:2:2; a campaign limited to
+    # 10 messages/s needs no more than one.
+    assert plan == {heavy.pk: 4, light.pk: 2, limited.pk: 1}
