@@ -80,8 +80,16 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
+def _stop_serving(campaign: Campaign) -> None:
+    """Send slots stop picking the campaign now, not at the dispatcher's next tick."""
+    from mailer import scheduler
+
+    scheduler.deactivate(campaign.pk)
+
+
 def campaign_pause(*, campaign: Campaign, reason: str = "paused by a user") -> Campaign:
     campaign = _set_status(campaign, Campaign.Status.PAUSED, reason=reason)
+    _stop_serving(campaign)
     log.info("campaign paused", extra={"campaign_id": campaign.pk, "reason": reason})
     return campaign
 
@@ -97,5 +105,6 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
 
 def campaign_cancel(*, campaign: Campaign) -> Campaign:
     campaign = _set_status(campaign, Campaign.Status.CANCELLED, finished_at=timezone.now())
+    _stop_serving(campaign)
     log.info("campaign cancelled", extra={"campaign_id": campaign.pk})
     return campaign

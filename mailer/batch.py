@@ -1,20 +1,20 @@
-"""A batch: claim a slice of a campaign's pending deliveries, send them within the limits,
-record the results.
+"""A batch: one worker slot's turn of sending, at most MAX_BATCH_SECONDS long.
 
-A batch is short by design (at most MAX_BATCH_SECONDS and `batch_size` rows), so that worker
-slots keep rotating between campaigns and pause takes effect quickly. It never sleeps long in
-a worker slot: when the rate limits would make it wait more than MAX_SLEEP, it gives its
-unsent rows back and puts the campaign on hold until tokens are due.
+Chunk after chunk, the batch asks the scheduler which running campaign to serve (weighted
+fair sharing of slot time, mailer.scheduler), claims that many of the campaign's due rows,
+takes tokens for them from every rate limit that applies (mailer.throttle), sends them over a
+pooled SMTP connection and records the results. A campaign whose tokens are not due yet is
+put on hold for that long and the batch serves another; it never sleeps long in a worker
+slot. Pause and cancel take effect at the next chunk: the claim only takes rows of running
+campaigns.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import formatdate, parseaddr
@@ -26,24 +26,28 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.rendering import PreparedContent
-from mailer import heartbeats, leases, monitor, throttle
+from mailer import heartbeats, leases, monitor, scheduler, throttle
 from mailer.journal import Journal
 from mailer.message import build_message, encode_address, format_sender, message_id
 from mailer.models import Delivery, DomainThrottle, PerformanceSettings
 from mailer.redis_store import get_redis, key
-from mailer.smtp import Outcome, SendResult, ServerConfig, ServerUnavailable, choose_server, pool
+from mailer.smtp import (
+    Connection,
+    Outcome,
+    SendResult,
+    ServerConfig,
+    ServerUnavailable,
+    choose_server,
+    pool,
+)
 
 log = logging.getLogger(__name__)
 
-# Results are written back, tokens taken and the campaign's status checked once per chunk:
-# small enough that pause takes effect within a fraction of a second and a crash leaves
-# little unrecorded, large enough that PostgreSQL and Redis see one round trip per CHUNK
-# messages rather than one per message.
-CHUNK = 50
-# A batch gives its remaining rows back after this long, so that no campaign holds a worker
-# slot for long and the dispatcher can share slots between campaigns.
+# A batch ends after this long and the dispatcher starts another: tasks stay short enough
+# for Celery's time limits and for a worker to shut down promptly.
 MAX_BATCH_SECONDS = 20
-# Token waits up to this long are slept through; longer ones end the batch.
+# With every campaign on hold, a batch waits up to this long for the first to be free again;
+# longer, it ends and frees its slot.
 MAX_SLEEP = 1.0
 # Consecutive failures to reach a campaign's SMTP server before the campaign pauses.
 MAX_SERVER_FAILURES = 5
@@ -71,6 +75,9 @@ WITH claimed AS (
         SELECT id FROM mailer_delivery
         WHERE campaign_id = %(campaign)s AND status = 'pending'
           AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+          AND EXISTS (
+            SELECT 1 FROM campaigns_campaign WHERE id = %(campaign)s AND status = 'running'
+          )
         ORDER BY id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
@@ -198,10 +205,6 @@ def to_result(row: Claimed, sent: SendResult, performance: PerformanceSettings) 
     return Result(row.id, Delivery.Status.PENDING, sent.reply, when)
 
 
-def campaign_status(campaign_id: int) -> str | None:
-    return Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
-
-
 def pause_campaign(campaign_id: int, reason: str) -> None:
     from campaigns.services import CampaignError, campaign_pause
 
@@ -215,56 +218,12 @@ def pause_campaign(campaign_id: int, reason: str) -> None:
     log.warning("campaign paused by errors", extra={"campaign_id": campaign_id, "reason": reason})
 
 
-def run_batch(*, campaign_id: int, batch_id: str) -> dict[str, int]:
-    """Send one batch of a campaign; returns counts for the task's log line."""
-    started = time.monotonic()
-    counts = {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "given_back": 0}
-    owner = heartbeats.ensure_process_heartbeat()
-    leases.grant(campaign_id, batch_id, leases.LEASE_SECONDS, owner=owner)
-    try:
-        campaign = Campaign.objects.select_related("template").filter(pk=campaign_id).first()
-        if campaign is None or campaign.status != Campaign.Status.RUNNING:
-            return counts
-        if throttle.held(campaign_id):
-            return counts
-        performance = PerformanceSettings.load()
-        limit = performance.batch_size
-        own_rate = campaign.rate_limit or performance.default_campaign_rate
-        if own_rate:
-            # No point claiming more than the campaign may send before the batch ends.
-            limit = min(limit, max(CHUNK, math.ceil(own_rate * MAX_BATCH_SECONDS)))
-        rows = claim(campaign_id=campaign_id, batch_id=batch_id, limit=limit)
-        counts["claimed"] = len(rows)
-        if rows:
-            BatchSender(campaign, batch_id, performance, started, counts).run(rows)
-    finally:
-        leases.release(campaign_id, batch_id)
-    log.info(
-        "batch done",
-        extra={
-            "campaign_id": campaign_id,
-            "batch_id": batch_id,
-            **counts,
-            "seconds": round(time.monotonic() - started, 3),
-        },
-    )
-    return counts
+class CampaignSender:
+    """What a batch needs to send one campaign's messages; made once per campaign per batch."""
 
-
-class BatchSender:
-    def __init__(
-        self,
-        campaign: Campaign,
-        batch_id: str,
-        performance: PerformanceSettings,
-        started: float,
-        counts: dict[str, int],
-    ) -> None:
+    def __init__(self, campaign: Campaign, performance: PerformanceSettings) -> None:
         self.campaign = campaign
-        self.batch_id = batch_id
         self.performance = performance
-        self.started = started
-        self.counts = counts
         self.content = prepared_content(campaign)
         self.sender_header = format_sender(campaign.from_email or settings.DEFAULT_FROM_EMAIL)
         self.envelope_from = parseaddr(self.sender_header)[1]
@@ -281,7 +240,6 @@ class BatchSender:
             server_rate=self.server.rate_limit,
             domain_rates=domain_rates(),
         )
-        self.journal = Journal(batch_id)
 
     def message(self, row: Claimed) -> bytes:
         subscriber = {"email": row.email, "name": row.name, "attributes": row.attributes}
@@ -310,106 +268,184 @@ class BatchSender:
             boundary=self.boundary,
         )
 
-    def should_stop(self) -> bool:
-        if time.monotonic() - self.started > MAX_BATCH_SECONDS:
-            return True
-        return campaign_status(self.campaign.pk) != Campaign.Status.RUNNING
 
-    def run(self, rows: list[Claimed]) -> None:
-        queue = deque(rows)
-        connection_ = None
+def run_batch(*, batch_id: str) -> dict[str, Any]:
+    """One slot's turn of sending; returns counts per campaign for the task's log line."""
+    started = time.monotonic()
+    owner = heartbeats.ensure_process_heartbeat()
+    leases.grant(batch_id, leases.LEASE_SECONDS, owner=owner)
+    batch = Batch(batch_id, started)
+    try:
+        batch.run()
+    finally:
+        leases.release(batch_id)
+    summary: dict[str, Any] = {
+        "sent": batch.counts["sent"],
+        "failed": batch.counts["failed"],
+        "retry": batch.counts["retry"],
+        "campaigns": batch.per_campaign,
+    }
+    log.info(
+        "batch done",
+        extra={
+            "batch_id": batch_id,
+            **batch.counts,
+            "campaigns": ",".join(f"{c}:{n}" for c, n in sorted(batch.per_campaign.items())),
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
+    return summary
+
+
+class Batch:
+    def __init__(self, batch_id: str, started: float) -> None:
+        self.batch_id = batch_id
+        self.started = started
+        self.counts = {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "given_back": 0}
+        self.per_campaign: dict[int, int] = {}
+        self.performance = PerformanceSettings.load()
+        self.scheduler = scheduler.Scheduler(
+            chunk=self.performance.batch_size, burst=throttle.BURST_SECONDS
+        )
+        self.senders: dict[int, CampaignSender | None] = {}
+        self.connections: dict[str, Connection] = {}
+        self.journal = Journal(batch_id)
+        # Rows sent whose results are not in the database yet: while there are any, the
+        # journal must survive this batch for the dispatcher's recovery to read it.
+        self.unrecorded = False
+
+    def sender_for(self, campaign_id: int) -> CampaignSender | None:
+        if campaign_id not in self.senders:
+            campaign = Campaign.objects.select_related("template").filter(pk=campaign_id).first()
+            running = campaign is not None and campaign.status == Campaign.Status.RUNNING
+            self.senders[campaign_id] = (
+                CampaignSender(campaign, self.performance) if running and campaign else None
+            )
+        return self.senders[campaign_id]
+
+    def run(self) -> None:
+        charge: scheduler.Charge | None = None
         next_renewal = time.monotonic() + leases.RENEW_EVERY
-        any_sent = False
-        # True while messages were sent whose results are not in the database yet: the
-        # journal must then survive this batch, for the dispatcher's recovery to read it.
-        unrecorded = False
         try:
-            connection_ = pool.acquire(self.server)
-            while queue and not self.should_stop():
-                chunk = [queue.popleft() for _ in range(min(CHUNK, len(queue)))]
-                grant = self.throttle.acquire([row.domain for row in chunk])
-                granted = set(grant.positions)
-                if grant.limited_by:
-                    throttle.note_limited(self.campaign.pk, grant.limited_by)
-                # Refused by a shared bucket: first in line next time. Refused by their own
-                # domain's bucket only: to the back, so other domains go on meanwhile.
-                later = [
-                    r for i, r in enumerate(chunk) if i >= grant.stopped_at and i not in granted
-                ]
-                by_domain = [
-                    r for i, r in enumerate(chunk) if i < grant.stopped_at and i not in granted
-                ]
-                queue.extendleft(reversed(later))
-                queue.extend(by_domain)
-                to_send = [chunk[i] for i in sorted(granted)]
-                if to_send:
-                    results: list[Result] = []
-                    unrecorded = True
-                    try:
-                        for row in to_send:
-                            results.append(self.send_one(connection_, row))
-                    finally:
-                        # Also when the server went away mid-chunk: what was sent is
-                        # recorded, what was not goes back in line.
-                        queue.extendleft(reversed(to_send[len(results) :]))
-                        self.record(results)
-                        unrecorded = False
-                    any_sent = any_sent or any(r.status == Delivery.Status.SENT for r in results)
-                    if self.too_many_errors(results):
-                        break
-                elif grant.wait <= MAX_SLEEP:
-                    time.sleep(grant.wait)
-                else:
-                    throttle.hold(self.campaign.pk, grant.wait, f"limited by {grant.limited_by}")
-                    break
-                if time.monotonic() >= next_renewal:
-                    leases.renew(self.campaign.pk, self.batch_id)
-                    next_renewal = time.monotonic() + leases.RENEW_EVERY
-        except ServerUnavailable as error:
-            self.server_failed(error)
-        finally:
-            if connection_ is not None:
-                pool.release(connection_)
-            self.journal.close(discard=not unrecorded)
-            if not unrecorded:
-                self.counts["given_back"] += give_back(
-                    batch_id=self.batch_id, delivery_ids=[r.id for r in queue]
+            while time.monotonic() - self.started < MAX_BATCH_SECONDS:
+                pick = self.scheduler.pick(charge)
+                charge = None
+                if pick.campaign_id is None:
+                    if 0 < pick.wait <= MAX_SLEEP:
+                        time.sleep(pick.wait)
+                        continue
+                    break  # nothing to do for a while: free the slot
+                began = time.monotonic()
+                sent = self.serve(pick)
+                charge = scheduler.Charge(
+                    pick.campaign_id, time.monotonic() - began, pick.estimate, sent
                 )
-            if any_sent:
-                get_redis().delete(key("server-failures", self.campaign.pk))
+                if time.monotonic() >= next_renewal:
+                    leases.renew(self.batch_id)
+                    next_renewal = time.monotonic() + leases.RENEW_EVERY
+        finally:
+            if charge is not None:
+                self.scheduler.charge(charge)
+            for connection_ in self.connections.values():
+                pool.release(connection_)
+            self.journal.close(discard=not self.unrecorded)
 
-    def send_one(self, connection_, row: Claimed) -> Result:
+    def serve(self, pick: scheduler.Pick) -> int:
+        """Send one chunk of the picked campaign; returns how many messages were sent."""
+        campaign_id = pick.campaign_id
+        assert campaign_id is not None
+        sender = self.sender_for(campaign_id)
+        if sender is None:
+            scheduler.deactivate(campaign_id)
+            return 0
+        rows = claim(campaign_id=campaign_id, batch_id=self.batch_id, limit=pick.chunk)
+        self.counts["claimed"] += len(rows)
+        if not rows:
+            # Nothing due (done, paused meanwhile, or only retries for later): stop serving it
+            # until the dispatcher lists it again, which it does once rows are due.
+            scheduler.deactivate(campaign_id)
+            return 0
+        grant = sender.throttle.acquire([row.domain for row in rows])
+        if grant.limited_by:
+            throttle.note_limited(campaign_id, grant.limited_by)
+            # Serve other campaigns until this one's tokens are due.
+            scheduler.hold(campaign_id, max(grant.wait, 0.001), f"limited by {grant.limited_by}")
+        granted = set(grant.positions)
+        to_send = [rows[i] for i in sorted(granted)]
+        self.counts["given_back"] += give_back(
+            batch_id=self.batch_id,
+            delivery_ids=[r.id for i, r in enumerate(rows) if i not in granted],
+        )
+        if not to_send:
+            return 0
+        try:
+            connection_ = self.connection(sender.server)
+        except ServerUnavailable as error:
+            self.counts["given_back"] += give_back(
+                batch_id=self.batch_id, delivery_ids=[r.id for r in to_send]
+            )
+            self.server_failed(campaign_id, error)
+            return 0
+        results: list[Result] = []
+        self.unrecorded = True
+        try:
+            for row in to_send:
+                results.append(self.send_one(sender, connection_, row))
+        except ServerUnavailable as error:
+            # The connection dropped and could not be reopened: what was sent is recorded
+            # below, the rest goes back to pending.
+            self.connections.pop(sender.server.key, None)
+            self.counts["given_back"] += give_back(
+                batch_id=self.batch_id, delivery_ids=[r.id for r in to_send[len(results) :]]
+            )
+            self.server_failed(campaign_id, error)
+        finally:
+            record(campaign_id=campaign_id, batch_id=self.batch_id, results=results)
+            self.unrecorded = False
+        sent = 0
+        for r in results:
+            self.counts[{"sent": "sent", "failed": "failed", "pending": "retry"}[r.status]] += 1
+            sent += r.status == Delivery.Status.SENT
+        if sent:
+            self.per_campaign[campaign_id] = self.per_campaign.get(campaign_id, 0) + sent
+            get_redis().delete(key("server-failures", campaign_id))
+        self.check_errors(campaign_id, results)
+        return sent
+
+    def connection(self, server: ServerConfig) -> Connection:
+        connection_ = self.connections.get(server.key)
+        if connection_ is None:
+            connection_ = pool.acquire(server)
+            self.connections[server.key] = connection_
+        return connection_
+
+    def send_one(self, sender: CampaignSender, connection_: Connection, row: Claimed) -> Result:
         if not row.enabled:
             return Result(row.id, Delivery.Status.FAILED, "not sent: subscriber blocklisted")
-        sent = connection_.send(self.envelope_from, row.email, self.message(row))
+        sent = connection_.send(sender.envelope_from, row.email, sender.message(row))
         if sent.outcome == Outcome.SENT:
             self.journal.note_sent(row.id)
         return to_result(row, sent, self.performance)
 
-    def record(self, results: list[Result]) -> None:
-        record(campaign_id=self.campaign.pk, batch_id=self.batch_id, results=results)
-        for r in results:
-            self.counts[{"sent": "sent", "failed": "failed", "pending": "retry"}[r.status]] += 1
-
-    def too_many_errors(self, results: list[Result]) -> bool:
+    def check_errors(self, campaign_id: int, results: list[Result]) -> None:
         failed = [r for r in results if r.status == Delivery.Status.FAILED]
         if not failed:
-            return False
-        recent = monitor.note_failed(self.campaign.pk, len(failed))
+            return
+        recent = monitor.note_failed(campaign_id, len(failed))
         if recent <= self.performance.max_send_errors:
-            return False
+            return
         pause_campaign(
-            self.campaign.pk,
+            campaign_id,
             f"paused by errors: {recent} failed sends in the last "
             f"{monitor.ERROR_WINDOW // 60} minutes (limit {self.performance.max_send_errors}, "
             f"Settings → Performance); last reply: {failed[-1].reply}",
         )
-        return True
+        self.senders[campaign_id] = None
 
-    def server_failed(self, error: ServerUnavailable) -> None:
-        campaign_id = self.campaign.pk
+    def server_failed(self, campaign_id: int, error: ServerUnavailable) -> None:
         if error.authentication:
             pause_campaign(campaign_id, f"paused: {error}")
+            self.senders[campaign_id] = None
             return
         client = get_redis()
         name = key("server-failures", campaign_id)
@@ -419,9 +455,10 @@ class BatchSender:
             pause_campaign(
                 campaign_id, f"paused after {failures} failed attempts to connect: {error}"
             )
+            self.senders[campaign_id] = None
             return
-        # Back off 2, 4, 8, 16 s before the next batch tries the server again.
-        throttle.hold(campaign_id, 2**failures, f"SMTP server unavailable: {error}")
+        # Back off 2, 4, 8, 16 s before a batch tries this campaign's server again.
+        scheduler.hold(campaign_id, 2**failures, f"SMTP server unavailable: {error}")
         log.warning(
             "smtp server unavailable",
             extra={"campaign_id": campaign_id, "failures": failures, "error": str(error)},

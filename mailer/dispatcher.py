@@ -1,5 +1,6 @@
-"""The dispatcher: admits due campaigns, keeps each one's window of batches filled, recovers
-abandoned claims and finishes campaigns whose ledger is done.
+"""The dispatcher: admits due campaigns, shares the limits and the worker slots between them,
+keeps the send slots busy, recovers abandoned claims and finishes campaigns whose ledger is
+done.
 
 It runs on every beat tick (once a second) and on events (a campaign started, a batch ended).
 Ticks are serialised by a lock in Redis, and every change it makes is a conditional update,
@@ -9,7 +10,6 @@ so two dispatchers running at once (a duplicated beat) do no harm.
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,16 +19,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from mailer import heartbeats, journal, leases, throttle
+from mailer import heartbeats, journal, leases, scheduler, throttle
 from mailer.models import Delivery, DomainThrottle, PerformanceSettings, SmtpServer
 from mailer.redis_store import get_redis, key
 from mailer.smtp import ServerConfig
 
 log = logging.getLogger(__name__)
 
-# Messages per second one batch can send: a rate-limited campaign needs no more batches in
-# flight than its rate divided by this (more would only wait for tokens in worker slots).
-BATCH_RATE = 200
 TICK_LOCK_SECONDS = 30
 SLOT_REASON = "waiting for a running slot"
 
@@ -63,9 +60,8 @@ def tick() -> None:
             recover_abandoned_claims(campaign_id)
             finish_if_done(campaign_id)
         admit_due_campaigns(performance)
-        plan = plan_windows(performance)
-        for campaign_id, window in plan.items():
-            top_up(campaign_id, window=window)
+        share_limits(performance)
+        fill_slots()
 
 
 def running_ids() -> list[int]:
@@ -82,45 +78,50 @@ def has_due_rows(campaign_id: int) -> bool:
     ).exists()
 
 
-def plan_windows(performance: PerformanceSettings) -> dict[int, int]:
-    """Share the global rate and the worker slots between running campaigns, by weight.
+def share_limits(performance: PerformanceSettings) -> None:
+    """Publish which campaigns the send slots serve, by weight, and the live rate limits.
 
-    Publishes each campaign's share of the global rate for the throttle, and returns how many
-    batches each campaign may have in flight. Batches of all campaigns share one FIFO queue,
-    so a campaign's share of the slots follows its share of the batches in flight.
+    Each campaign's rate is its share of the global rate by weight, within its own limit
+    (throttle.allocate_rates); campaigns without due rows take no share.
     """
-    running = list(
-        Campaign.objects.filter(status=Campaign.Status.RUNNING).only(
-            "pk", "weight", "rate_limit", "smtp_server_id"
-        )
+    running = Campaign.objects.filter(status=Campaign.Status.RUNNING).only(
+        "pk", "weight", "rate_limit"
     )
     active = [c for c in running if has_due_rows(c.pk)]
     demands = [
         throttle.Demand(c.pk, c.weight, c.rate_limit or performance.default_campaign_rate)
         for c in active
     ]
-    allocation = throttle.allocate_rates(performance.message_rate, demands)
     throttle.publish_limits(
         global_rate=performance.message_rate,
-        campaign_rates=allocation,
+        campaign_rates=throttle.allocate_rates(performance.message_rate, demands),
         server_rates={
             ServerConfig.from_model(s).key: s.rate_limit for s in SmtpServer.objects.all()
         },
         domain_rates=dict(DomainThrottle.objects.values_list("domain", "rate_limit")),
     )
-    if not active:
-        return {}
+    scheduler.publish_active({c.pk: c.weight for c in active})
+
+
+def slots_wanted() -> int:
+    """Batches to keep in flight: one per send slot online, and half as many again queued,
+    so that a slot whose batch ends finds the next one waiting."""
     slots = max(heartbeats.send_slots_online(), 1)
-    total_weight = sum(c.weight for c in active)
-    plan = {}
-    for campaign in active:
-        # Two batches per slot of its share: one sending, one waiting in the queue to follow.
-        window = max(1, math.ceil(2 * slots * campaign.weight / total_weight))
-        rate = allocation.get(campaign.pk)
-        if rate:
-            window = min(window, max(1, math.ceil(rate / BATCH_RATE)))
-        plan[campaign.pk] = window
-    return plan
+    return slots + (slots + 1) // 2
+
+
+def fill_slots() -> int:
+    """Enqueue batches until `slots_wanted` are in flight; returns how many were added."""
+    from mailer.tasks import send_batch
+
+    if not scheduler.active_campaigns():
+        return 0
+    missing = slots_wanted() - len(leases.live())
+    for _ in range(max(missing, 0)):
+        batch_id = str(uuid.uuid4())
+        leases.grant(batch_id)
+        send_batch.apply_async(kwargs={"batch_id": batch_id})
+    return max(missing, 0)
 
 
 def admit_due_campaigns(performance: PerformanceSettings) -> None:
@@ -210,7 +211,7 @@ def recover_abandoned_claims(campaign_id: int) -> int:
     )
     if not holders:
         return 0
-    alive = leases.live(campaign_id)
+    alive = leases.live()
     dead = [str(h) for h in holders if h is not None and str(h) not in alive]
     settled = 0
     for batch_id in dead:
@@ -255,7 +256,7 @@ def finish_if_done(campaign_id: int) -> bool:
         status=Campaign.Status.FINISHED, finished_at=timezone.now(), status_reason=""
     )
     if done:
-        leases.forget(campaign_id)
+        scheduler.deactivate(campaign_id)
         campaign = Campaign.objects.get(pk=campaign_id)
         log.info(
             "campaign finished",
@@ -267,35 +268,3 @@ def finish_if_done(campaign_id: int) -> bool:
             },
         )
     return bool(done)
-
-
-def top_up(campaign_id: int, *, window: int | None = None) -> int:
-    """Enqueue batches until the campaign has `window` in flight; returns how many were added.
-
-    Without a window (a batch just ended), the last one planned by the dispatcher is used.
-    """
-    from mailer.tasks import send_batch
-
-    client = get_redis()
-    window_key = key("window", campaign_id)
-    if window is None:
-        stored = client.get(window_key)
-        window = int(stored) if stored else 1
-    else:
-        client.set(window_key, window, ex=30)
-    if throttle.held(campaign_id):
-        return 0
-    in_flight = len(leases.live(campaign_id))
-    if in_flight >= window or not has_due_rows(campaign_id):
-        return 0
-    added = 0
-    for _ in range(window - in_flight):
-        batch_id = str(uuid.uuid4())
-        leases.grant(campaign_id, batch_id)
-        send_batch.apply_async(
-            kwargs={"campaign_id": campaign_id, "batch_id": batch_id},
-            # Flower and the logs show which campaign a batch belongs to.
-            shadow=f"send_batch campaign={campaign_id}",
-        )
-        added += 1
-    return added

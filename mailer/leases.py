@@ -1,10 +1,10 @@
 """Leases of batch tasks, kept in Redis so that every dispatcher sees every worker's batches.
 
-A campaign's leases are a sorted set: member = batch id, score = the time (Redis server clock)
-until which the batch is presumed alive. A queued batch holds a lease from the moment it is
+The leases are a sorted set: member = batch id, score = the time (Redis server clock) until
+which the batch is presumed alive. A queued batch holds a lease from the moment it is
 enqueued; once a worker process runs it, the lease also names that process, whose heartbeat
-(mailer.heartbeats) proves it alive. The dispatcher counts live leases to size a campaign's
-window of batches in flight, and recovers the rows of batches whose lease lapsed or whose
+(mailer.heartbeats) proves it alive. The dispatcher counts live leases to keep the right
+number of batches in flight, and recovers the rows of batches whose lease lapsed or whose
 process stopped beating: their worker died.
 """
 
@@ -14,9 +14,9 @@ from mailer import heartbeats
 from mailer.redis_store import get_redis, key
 
 # A queued batch that no worker took within this long is presumed lost (its message went
-# with a broker restart); the window is refilled without it. If it does run later, it works
-# normally: batches claim rows in the database, so an extra batch is harmless.
-QUEUED_LEASE_SECONDS = 120
+# with a broker restart) and replaced. If it does run later, it works normally: batches
+# claim rows in the database, so an extra batch is harmless.
+QUEUED_LEASE_SECONDS = 60
 # A running batch extends its lease at least every RENEW_EVERY seconds. The lease must
 # outlast the slowest single SMTP exchange (SmtpServer.timeout, 20 s by default): a batch
 # that is alive but stuck in one slow exchange must not have its rows taken away. A batch
@@ -25,12 +25,12 @@ LEASE_SECONDS = 60
 RENEW_EVERY = 5
 
 
-def _key(campaign_id: int) -> str:
-    return key("leases", campaign_id)
+def _key() -> str:
+    return key("leases")
 
 
-def _owners_key(campaign_id: int) -> str:
-    return key("lease-owners", campaign_id)
+def _owners_key() -> str:
+    return key("lease-owners")
 
 
 def _server_time() -> float:
@@ -38,42 +38,35 @@ def _server_time() -> float:
     return seconds + micros / 1_000_000
 
 
-def grant(
-    campaign_id: int,
-    batch_id: str,
-    seconds: float = QUEUED_LEASE_SECONDS,
-    owner: str | None = None,
-) -> None:
+def grant(batch_id: str, seconds: float = QUEUED_LEASE_SECONDS, owner: str | None = None) -> None:
     pipe = get_redis().pipeline(transaction=True)
-    pipe.zadd(_key(campaign_id), {batch_id: _server_time() + seconds})
+    pipe.zadd(_key(), {batch_id: _server_time() + seconds})
     if owner:
-        pipe.hset(_owners_key(campaign_id), batch_id, owner)
+        pipe.hset(_owners_key(), batch_id, owner)
     pipe.execute()
 
 
-def renew(campaign_id: int, batch_id: str, seconds: float = LEASE_SECONDS) -> bool:
+def renew(batch_id: str, seconds: float = LEASE_SECONDS) -> bool:
     """Extend a lease; False if it had already lapsed (the dispatcher may have taken the rows)."""
-    changed = get_redis().zadd(
-        _key(campaign_id), {batch_id: _server_time() + seconds}, xx=True, ch=True
-    )
+    changed = get_redis().zadd(_key(), {batch_id: _server_time() + seconds}, xx=True, ch=True)
     return bool(changed)
 
 
-def release(campaign_id: int, batch_id: str) -> None:
+def release(batch_id: str) -> None:
     pipe = get_redis().pipeline(transaction=True)
-    pipe.zrem(_key(campaign_id), batch_id)
-    pipe.hdel(_owners_key(campaign_id), batch_id)
+    pipe.zrem(_key(), batch_id)
+    pipe.hdel(_owners_key(), batch_id)
     pipe.execute()
 
 
-def live(campaign_id: int) -> set[str]:
+def live() -> set[str]:
     """Batch ids with a live lease; lapsed ones and those of dead processes are dropped."""
     client = get_redis()
     now = _server_time()
     pipe = client.pipeline()
-    pipe.zremrangebyscore(_key(campaign_id), "-inf", now)
-    pipe.zrange(_key(campaign_id), 0, -1)
-    pipe.hgetall(_owners_key(campaign_id))
+    pipe.zremrangebyscore(_key(), "-inf", now)
+    pipe.zrange(_key(), 0, -1)
+    pipe.hgetall(_owners_key())
     _, members, owners_raw = pipe.execute()
     alive = {m.decode() for m in members}
     owners = {k.decode(): v.decode() for k, v in owners_raw.items()}
@@ -83,11 +76,7 @@ def live(campaign_id: int) -> set[str]:
     if dead or stale_owner_entries:
         pipe = client.pipeline(transaction=True)
         if dead:
-            pipe.zrem(_key(campaign_id), *dead)
-        pipe.hdel(_owners_key(campaign_id), *dead, *stale_owner_entries)
+            pipe.zrem(_key(), *dead)
+        pipe.hdel(_owners_key(), *dead, *stale_owner_entries)
         pipe.execute()
     return alive - dead
-
-
-def forget(campaign_id: int) -> None:
-    get_redis().delete(_key(campaign_id), _owners_key(campaign_id))

@@ -80,10 +80,11 @@ class PerformanceSettings(models.Model):
         "no limit.",
     )
     batch_size = models.PositiveIntegerField(
-        default=200,
-        validators=[MinValueValidator(1), MaxValueValidator(5000)],
-        help_text="Recipients one batch task claims at a time. 100 to 500 keeps batches short, "
-        "so pause and fairness react quickly.",
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Recipients a worker claims, sends and records at a time, and the unit in "
+        "which campaigns share the workers. Smaller: fairer sharing and quicker pause; "
+        "larger: less database work per message. 20 to 100 is typical.",
     )
     max_send_errors = models.PositiveIntegerField(
         default=100,

@@ -14,13 +14,12 @@ def dispatch_tick() -> None:
 
 
 @shared_task(name="mailer.tasks.send_batch", ignore_result=True)
-def send_batch(*, campaign_id: int, batch_id: str) -> dict[str, int]:
-    """Send one batch of a campaign, then refill that campaign's window."""
-    counts = batch.run_batch(campaign_id=campaign_id, batch_id=batch_id)
-    if counts["claimed"]:
-        dispatcher.top_up(campaign_id)
-    else:
-        # Nothing left to claim: the campaign may be done; let the dispatcher look now
-        # rather than at its next tick.
+def send_batch(*, batch_id: str) -> dict:
+    """One send slot's turn (up to 20 s, chunks of whichever campaigns are due), then the
+    next batch is queued so that the slot stays busy."""
+    summary = batch.run_batch(batch_id=batch_id)
+    if dispatcher.fill_slots() == 0 and not summary["campaigns"]:
+        # Nothing was sent: campaigns may be done; let the dispatcher look now rather than
+        # at its next tick.
         dispatch_tick.delay()
-    return counts
+    return summary

@@ -184,21 +184,7 @@ def publish_limits(
     pipe.execute()
 
 
-# --- Holds: a campaign told to wait (a long throttle wait, an unreachable SMTP server) ----
-
-
-def _hold_key(campaign_id: int) -> str:
-    return key("hold", campaign_id)
-
-
-def hold(campaign_id: int, seconds: float, reason: str) -> None:
-    """No new batch for this campaign until `seconds` from now; the dispatcher respects it."""
-    get_redis().set(_hold_key(campaign_id), reason, px=max(int(seconds * 1000), 1))
-
-
-def held(campaign_id: int) -> str | None:
-    """The reason a campaign is on hold, or None."""
-    return text(get_redis().get(_hold_key(campaign_id)))
+# --- What held a campaign back last (for its status) ---------------------------------
 
 
 def _limited_key(campaign_id: int) -> str:

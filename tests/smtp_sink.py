@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,12 @@ class Received:
     mail_from: str
     rcpt_to: str
     data: bytes
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def campaign(self) -> str:
+        match = re.search(rb"^X-Campaign-ID: (\d+)", self.data, re.MULTILINE)
+        return match.group(1).decode() if match else ""
 
     def message(self) -> email.message.EmailMessage:
         return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]

@@ -48,25 +48,22 @@ class Processes:
             self.wait_for_log(name, ready)
         return process
 
-    def worker(self, name: str, queues: str, concurrency: int = 2) -> subprocess.Popen:
-        return self.start(
-            name,
-            CELERY,
-            "-A",
-            "settings",
-            "worker",
-            "-Q",
-            queues,
-            "-c",
-            str(concurrency),
-            "-n",
-            f"{name}@%h",
-            "-l",
-            "info",
-            "--without-mingle",
-            "--without-gossip",
-            ready=" ready.",
-        )
+    def worker(
+        self, name: str, queues: str, concurrency: int = 2, wait: bool = True
+    ) -> subprocess.Popen:
+        argv = [CELERY, "-A", "settings", "worker", "-Q", queues, "-c", str(concurrency)]
+        argv += ["-n", f"{name}@%h", "-l", "info", "--without-mingle", "--without-gossip"]
+        return self.start(name, *argv, ready=" ready." if wait else None)
+
+    def system(self, senders: int = 2, concurrency: int = 2) -> None:
+        """Sender workers, a dispatcher worker and beat, started together."""
+        names = [f"sender{n}" for n in range(1, senders + 1)]
+        for name in names:
+            self.worker(name, "send", concurrency, wait=False)
+        self.worker("dispatcher", "dispatch,transactional,default", 2, wait=False)
+        for name in [*names, "dispatcher"]:
+            self.wait_for_log(name, " ready.")
+        self.beat()
 
     def beat(self) -> subprocess.Popen:
         return self.start(

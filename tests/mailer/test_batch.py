@@ -1,14 +1,24 @@
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 
 from campaigns.models import Campaign
-from mailer import dispatcher
-from mailer.batch import run_batch
+from mailer import dispatcher, scheduler
+from mailer.batch import MAX_SERVER_FAILURES, run_batch
 from mailer.models import Delivery, PerformanceSettings
-from tests.factories import CampaignFactory, MailingListFactory, TemplateFactory, audience
+from mailer.redis_store import get_redis, key
+from mailer.smtp import pool
+from tests.factories import (
+    CampaignFactory,
+    MailingListFactory,
+    SmtpServerFactory,
+    TemplateFactory,
+    audience,
+)
+from tests.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.django_db
 
@@ -18,16 +28,21 @@ def running_campaign(count: int, **kwargs) -> Campaign:
     audience(mailing_list, count)
     campaign = CampaignFactory(status=Campaign.Status.SCHEDULED, lists=[mailing_list], **kwargs)
     dispatcher.campaign_begin(campaign.pk)
+    dispatcher.share_limits(PerformanceSettings.load())
     campaign.refresh_from_db()
     return campaign
 
 
-def test_it_sends_each_claimed_recipient_a_personalised_message(sink_server, smtp_sink):
+def batch() -> dict:
+    return run_batch(batch_id=str(uuid.uuid4()))
+
+
+def test_it_sends_each_due_recipient_a_personalised_message(sink_server, smtp_sink):
     campaign = running_campaign(3, template=TemplateFactory())
 
-    counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+    summary = batch()
 
-    assert counts["sent"] == 3
+    assert summary["sent"] == 3 and summary["campaigns"] == {campaign.pk: 3}
     received = {r.rcpt_to: r.message() for r in smtp_sink.messages()}
     deliveries = Delivery.objects.filter(campaign=campaign).select_related("subscriber")
     assert set(received) == {d.email for d in deliveries}
@@ -44,14 +59,17 @@ def test_it_sends_each_claimed_recipient_a_personalised_message(sink_server, smt
     assert campaign.sent == 3
 
 
-def test_it_claims_no_more_than_the_batch_size(sink_server, smtp_sink):
+def test_one_batch_serves_every_running_campaign_in_slices(sink_server, smtp_sink):
     PerformanceSettings.objects.update_or_create(pk=1, defaults={"batch_size": 2})
-    campaign = running_campaign(5)
+    first, second = running_campaign(5), running_campaign(5)
 
-    run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+    summary = batch()
 
-    assert len(smtp_sink.messages()) == 2
-    assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 3
+    assert summary["campaigns"] == {first.pk: 5, second.pk: 5}
+    order = [m.campaign for m in smtp_sink.messages()]
+    # Slices of two: both campaigns are under way from the start, not one after the other.
+    assert set(order[:4]) == {str(first.pk), str(second.pk)}
+    assert order.count(str(first.pk)) == order.count(str(second.pk)) == 5
 
 
 def test_a_permanent_refusal_fails_the_recipient_and_a_temporary_one_retries_later(
@@ -62,9 +80,9 @@ def test_a_permanent_refusal_fails_the_recipient_and_a_temporary_one_retries_lat
     replies = {bounce.email: "550 5.1.1 no such mailbox", later.email: "421 4.7.0 try later"}
     smtp_sink.handler.rcpt_reply = replies.get
 
-    counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+    summary = batch()
 
-    assert counts == {"claimed": 3, "sent": 1, "failed": 1, "retry": 1, "given_back": 0}
+    assert (summary["sent"], summary["failed"], summary["retry"]) == (1, 1, 1)
     bounce.refresh_from_db()
     later.refresh_from_db()
     fine.refresh_from_db()
@@ -79,36 +97,21 @@ def test_a_paused_campaign_sends_nothing_more(sink_server, smtp_sink):
     campaign = running_campaign(3)
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
 
-    counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+    summary = batch()
 
-    assert counts["sent"] == 0
+    assert summary["sent"] == 0
     assert smtp_sink.messages() == []
     assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 3
-
-
-def test_an_unreachable_server_gives_every_claimed_row_back(smtp_sink, db):
-    from tests.factories import SmtpServerFactory
-
-    SmtpServerFactory(port=1)  # nothing listens on port 1
-    campaign = running_campaign(2)
-
-    counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
-
-    assert counts["given_back"] == 2
-    assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 2
+    assert campaign.pk not in scheduler.active_campaigns()
 
 
 def test_a_refused_login_pauses_the_campaign_with_the_reason(db, monkeypatch):
-    from tests.factories import SmtpServerFactory
-    from tests.smtp_sink import SmtpSink
-
     sink = SmtpSink(password="right").start()
     try:
         monkeypatch.setenv("SINK_PASSWORD", "wrong")
         SmtpServerFactory(port=sink.port, username="mailer", password_env="SINK_PASSWORD")
         campaign = running_campaign(3)
-
-        counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+        batch()
     finally:
         sink.stop()
 
@@ -116,50 +119,40 @@ def test_a_refused_login_pauses_the_campaign_with_the_reason(db, monkeypatch):
     assert campaign.status == Campaign.Status.PAUSED
     assert "refused the login for 'mailer'" in campaign.status_reason
     assert "password variable" in campaign.status_reason
-    assert counts["given_back"] == 3
     assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 3
 
 
 def test_the_right_password_from_the_environment_logs_in(db, monkeypatch):
-    from tests.factories import SmtpServerFactory
-    from tests.smtp_sink import SmtpSink
-
     sink = SmtpSink(password="right").start()
     try:
         monkeypatch.setenv("SINK_PASSWORD", "right")
         SmtpServerFactory(port=sink.port, username="mailer", password_env="SINK_PASSWORD")
-        campaign = running_campaign(2)
-        counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+        running_campaign(2)
+        summary = batch()
     finally:
         sink.stop()
-        from mailer.smtp import pool
-
         pool.close_all()
-    assert counts["sent"] == 2
+    assert summary["sent"] == 2
 
 
-def test_an_unreachable_server_backs_off_then_pauses_the_campaign(smtp_sink, db):
-    from mailer import throttle
-    from mailer.batch import MAX_SERVER_FAILURES
-    from tests.factories import SmtpServerFactory
-
-    SmtpServerFactory(port=1)
+def test_an_unreachable_server_backs_off_then_pauses_the_campaign(db):
+    SmtpServerFactory(port=1)  # nothing listens on port 1
     campaign = running_campaign(2)
 
-    run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
-    assert throttle.held(campaign.pk).startswith("SMTP server unavailable")
+    batch()
+    assert scheduler.held(campaign.pk).startswith("SMTP server unavailable")
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.RUNNING
+    assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 2
 
     for _ in range(MAX_SERVER_FAILURES - 1):
-        from mailer.redis_store import get_redis, key
-
-        get_redis().delete(key("hold", campaign.pk))
-        run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+        scheduler.release_hold(campaign.pk)
+        batch()
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.PAUSED
     assert campaign.status_reason.startswith("paused after 5 failed attempts to connect")
     assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 2
+    assert get_redis().get(key("server-failures", campaign.pk)) == b"5"
 
 
 def test_too_many_failures_pause_the_campaign(sink_server, smtp_sink):
@@ -167,7 +160,7 @@ def test_too_many_failures_pause_the_campaign(sink_server, smtp_sink):
     campaign = running_campaign(120)
     smtp_sink.handler.rcpt_reply = lambda address: "550 5.1.1 unknown user"
 
-    counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
+    summary = batch()
 
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.PAUSED
@@ -176,19 +169,18 @@ def test_too_many_failures_pause_the_campaign(sink_server, smtp_sink):
         in campaign.status_reason
     )
     assert "550 5.1.1 unknown user" in campaign.status_reason
-    # It stopped after the first chunk; the rest waits for a person to look.
-    assert counts["failed"] == 50
+    # It stopped after the first slice; the rest waits for a person to look.
+    assert summary["failed"] == 50
     assert Delivery.objects.filter(campaign=campaign, status="pending").count() == 70
 
 
-def test_a_long_token_wait_ends_the_batch_and_holds_the_campaign(sink_server, smtp_sink):
-    from mailer import throttle
+def test_a_rate_limited_campaign_is_sent_at_its_rate(sink_server, smtp_sink):
+    running_campaign(5, rate_limit=2)  # two a second: a slice of one every half second
 
-    campaign = running_campaign(5, rate_limit=1)  # one message a second, burst of one
+    started = time.monotonic()
+    summary = batch()
 
-    counts = run_batch(campaign_id=campaign.pk, batch_id=str(uuid.uuid4()))
-
-    # One message goes at once; the next is due in about a second, which the batch sleeps
-    # through; it ends when the wait would be longer than it may hold a slot.
-    assert 1 <= counts["sent"] <= 5
-    assert counts["sent"] + counts["given_back"] == 5
+    assert summary["sent"] == 5
+    times = [m.at for m in smtp_sink.messages()]
+    assert times[-1] - times[0] >= 1.9
+    assert time.monotonic() - started < 5

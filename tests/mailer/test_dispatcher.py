@@ -102,7 +102,7 @@ def test_it_returns_rows_of_dead_batches_to_pending_and_keeps_live_ones():
     dispatcher.campaign_begin(campaign.pk)
     rows = list(Delivery.objects.filter(campaign=campaign).order_by("id"))
     live, dead = str(uuid.uuid4()), str(uuid.uuid4())
-    leases.grant(campaign.pk, live)
+    leases.grant(live)
     Delivery.objects.filter(id__in=[rows[0].id, rows[1].id]).update(
         status="sending", claimed_by=live
     )
@@ -137,16 +137,27 @@ def test_it_finishes_a_campaign_only_when_nothing_is_pending_or_in_flight():
     assert campaign.finished_at is not None
 
 
-def test_top_up_fills_the_window_and_no_more():
-    mailing_list = MailingListFactory()
-    audience(mailing_list, 3)
-    campaign = scheduled(lists=[mailing_list])
-    dispatcher.campaign_begin(campaign.pk)
+def test_it_keeps_one_batch_per_send_slot_and_half_as_many_again_in_flight():
+    from mailer import heartbeats
 
-    assert dispatcher.top_up(campaign.pk, window=2) == 2
-    assert dispatcher.top_up(campaign.pk, window=2) == 0
-    assert dispatcher.top_up(campaign.pk) == 0, "a batch's top-up keeps the planned window"
-    assert len(leases.live(campaign.pk)) == 2
+    heartbeats.start_worker_heartbeat(hostname="s1@h", queues=["send"], concurrency=4, pool="x")
+    try:
+        mailing_list = MailingListFactory()
+        audience(mailing_list, 3)
+        campaign = scheduled(lists=[mailing_list])
+        dispatcher.campaign_begin(campaign.pk)
+        dispatcher.share_limits(PerformanceSettings.load())
+
+        assert dispatcher.fill_slots() == 6
+        assert dispatcher.fill_slots() == 0
+        assert len(leases.live()) == 6
+    finally:
+        heartbeats.stop_worker_heartbeat("s1@h")
+
+
+def test_no_batches_are_queued_without_due_work():
+    dispatcher.share_limits(PerformanceSettings.load())
+    assert dispatcher.fill_slots() == 0
 
 
 def test_a_second_tick_while_one_runs_does_nothing():
@@ -194,7 +205,7 @@ def test_rows_of_a_batch_whose_process_stopped_beating_are_recovered():
     dispatcher.campaign_begin(campaign.pk)
     batch = str(uuid.uuid4())
     # A long lease, but owned by a process that has no heartbeat (it was killed).
-    leases.grant(campaign.pk, batch, 600, owner="elsewhere:12345")
+    leases.grant(batch, 600, owner="elsewhere:12345")
     Delivery.objects.filter(campaign=campaign).update(status="sending", claimed_by=batch)
     assert heartbeats.processes_alive(["elsewhere:12345"]) == {"elsewhere:12345": False}
 
@@ -202,25 +213,24 @@ def test_rows_of_a_batch_whose_process_stopped_beating_are_recovered():
     assert Delivery.objects.get(campaign=campaign).status == "pending"
 
 
-def test_windows_follow_weights_and_worker_slots():
-    from mailer import heartbeats
+def test_only_running_campaigns_with_due_rows_are_served_and_share_the_global_rate():
+    from mailer import scheduler, throttle
+    from mailer.redis_store import get_redis
 
-    heartbeats.start_worker_heartbeat(
-        hostname="s1@h", queues=["send"], concurrency=4, pool="prefork"
-    )
-    try:
-        mailing_list = MailingListFactory()
-        audience(mailing_list, 1)
-        heavy = scheduled(lists=[mailing_list], weight=2)
-        light = scheduled(lists=[mailing_list], weight=1)
-        limited = scheduled(lists=[mailing_list], weight=1, rate_limit=10)
-        for c in (heavy, light, limited):
-            dispatcher.campaign_begin(c.pk)
+    PerformanceSettings.objects.update_or_create(pk=1, defaults={"message_rate": 300})
+    mailing_list = MailingListFactory()
+    audience(mailing_list, 2)
+    heavy = scheduled(lists=[mailing_list], weight=2)
+    light = scheduled(lists=[mailing_list], weight=1, rate_limit=50)
+    done = scheduled(lists=[mailing_list])
+    for c in (heavy, light, done):
+        dispatcher.campaign_begin(c.pk)
+    Delivery.objects.filter(campaign=done).update(status="sent")
 
-        plan = dispatcher.plan_windows(PerformanceSettings.load())
-    finally:
-        heartbeats.stop_worker_heartbeat("s1@h")
+    dispatcher.share_limits(PerformanceSettings.load())
 
-    # 4 slots, weights 2:1:1 -> 8 batches in flight shared 4:2:2; a campaign limited to
-    # 10 messages/s needs no more than one.
-    assert plan == {heavy.pk: 4, light.pk: 2, limited.pk: 1}
+    assert scheduler.active_campaigns() == {heavy.pk, light.pk}
+    limits = {k.decode(): float(v) for k, v in get_redis().hgetall(throttle.limits_key()).items()}
+    assert limits["global"] == 300
+    assert limits[f"campaign:{light.pk}"] == 50
+    assert limits[f"campaign:{heavy.pk}"] == 250

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from mailer import throttle
 from mailer.redis_store import get_redis
 from mailer.throttle import Demand, Throttle, allocate_rates, publish_limits
 
@@ -92,13 +91,6 @@ def test_every_key_carries_one_hash_tag_so_the_script_runs_on_a_cluster(redis_pr
     )
     keys = [k.decode() for k in get_redis().scan_iter(match=f"*{redis_prefix}*")]
     assert keys and all(k.startswith(f"{{{redis_prefix}}}:") for k in keys)
-
-
-def test_holds_expire_by_themselves():
-    throttle.hold(7, 0.2, "limited by campaign")
-    assert throttle.held(7) == "limited by campaign"
-    time.sleep(0.3)
-    assert throttle.held(7) is None
 
 
 def test_the_global_rate_is_shared_by_weight_within_each_campaigns_own_limit():

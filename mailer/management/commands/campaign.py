@@ -30,12 +30,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("action", choices=[*ACTIONS, "status"])
-        parser.add_argument("id", nargs="?", type=int, help="Campaign id (optional for status).")
+        parser.add_argument(
+            "ids", nargs="*", type=int, metavar="ID", help="Campaign ids (none: all, for status)."
+        )
         parser.add_argument("--json", action="store_true", dest="as_json", help="Status as JSON.")
 
-    def _get(self, ident: int | None) -> Campaign:
-        if ident is None:
-            raise CommandError("Give the campaign id, e.g. `campaign pause 3`.")
+    def _get(self, ident: int) -> Campaign:
         campaign = Campaign.objects.filter(pk=ident).first()
         if campaign is None:
             raise CommandError(
@@ -43,25 +43,35 @@ class Command(BaseCommand):
             )
         return campaign
 
-    def handle(self, *args, action: str, id: int | None, as_json: bool, **options) -> None:
+    def handle(self, *args, action: str, ids: list[int], as_json: bool, **options) -> None:
         if action == "status":
-            self._status(id, as_json=as_json)
+            self._status(ids, as_json=as_json)
             return
-        campaign = self._get(id)
-        try:
-            campaign = ACTIONS[action](campaign=campaign)
-        except CampaignError as error:
-            raise CommandError(str(error)) from error
-        reason = f" ({campaign.status_reason})" if campaign.status_reason else ""
-        self.stdout.write(f"Campaign {campaign.pk} ({campaign.name}) is {campaign.status}{reason}.")
+        if not ids:
+            raise CommandError(f"Give the campaign id, e.g. `campaign {action} 3`.")
+        campaigns = [self._get(ident) for ident in ids]  # all must exist before acting on any
+        failures = []
+        for campaign in campaigns:
+            try:
+                campaign = ACTIONS[action](campaign=campaign)
+            except CampaignError as error:
+                failures.append(str(error))
+                continue
+            reason = f" ({campaign.status_reason})" if campaign.status_reason else ""
+            self.stdout.write(
+                f"Campaign {campaign.pk} ({campaign.name}) is {campaign.status}{reason}."
+            )
+        if failures:
+            raise CommandError("\n".join(failures))
 
-    def _status(self, ident: int | None, *, as_json: bool) -> None:
-        campaigns = (
-            [self._get(ident)] if ident is not None else list(Campaign.objects.order_by("id"))
-        )
+    def _status(self, ids: list[int], *, as_json: bool) -> None:
+        if ids:
+            campaigns = [self._get(ident) for ident in ids]
+        else:
+            campaigns = list(Campaign.objects.order_by("id"))
         rows = [campaign_summary(c) for c in campaigns]
         if as_json:
-            self.stdout.write(json.dumps(rows[0] if ident is not None else rows, indent=2))
+            self.stdout.write(json.dumps(rows[0] if len(ids) == 1 else rows, indent=2))
             return
         if not rows:
             self.stdout.write("No campaigns yet.")

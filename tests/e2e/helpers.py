@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from campaigns.models import Campaign
+from subscribers.models import MailingList, Subscriber, Subscription
+
+
+def bulk_audience(mailing_list: MailingList, emails: list[str]) -> None:
+    """Many subscribers at once (factories would take seconds for thousands)."""
+    subscribers = Subscriber.objects.bulk_create(
+        Subscriber(email=email, name=email.split("@")[0]) for email in emails
+    )
+    Subscription.objects.bulk_create(
+        Subscription(subscriber=s, mailing_list=mailing_list, status="confirmed")
+        for s in subscribers
+    )
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def status(campaign: Campaign) -> str:
+    return Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk)
+
+
+def rate_between(times: list[float], start: float, end: float) -> float:
+    return sum(1 for t in times if start <= t < end) / (end - start)
+
+
+def largest_one_second_burst(times: list[float]) -> int:
+    ordered = sorted(times)
+    best, left = 0, 0
+    for right, t in enumerate(ordered):
+        while ordered[left] <= t - 1.0:
+            left += 1
+        best = max(best, right - left + 1)
+    return best
