@@ -7,6 +7,7 @@ from campaigns.services import (
     campaign_cancel,
     campaign_pause,
     campaign_resume,
+    campaign_send_test,
     campaign_start,
 )
 
@@ -49,13 +50,33 @@ def cancel(modeladmin, request, queryset) -> None:
     _run(modeladmin, request, queryset, campaign_cancel, "Cancelled")
 
 
+@admin.action(description="Send a test of selected campaigns to me")
+def send_test(modeladmin, request, queryset) -> None:
+    if not request.user.email:
+        modeladmin.message_user(
+            request,
+            "Your user has no email address; add one under Users, then send the test again.",
+            messages.ERROR,
+        )
+        return
+    for campaign in queryset:
+        try:
+            campaign_send_test(campaign=campaign, to=[request.user.email])
+        except CampaignError as error:
+            modeladmin.message_user(request, str(error), messages.ERROR)
+        else:
+            modeladmin.message_user(
+                request, f"Test of {campaign.name} is on its way to {request.user.email}."
+            )
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "status", "progress_bar", "sent", "failed", "total", "started_at"]
     list_filter = ["status", "lists"]
     search_fields = ["name", "subject"]
     filter_horizontal = ["lists"]
-    actions = [start, pause, resume, cancel]
+    actions = [start, pause, resume, cancel, send_test]
     readonly_fields = [
         "status",
         "status_reason",

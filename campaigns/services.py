@@ -108,3 +108,35 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
     _stop_serving(campaign)
     log.info("campaign cancelled", extra={"campaign_id": campaign.pk})
     return campaign
+
+
+MAX_TEST_RECIPIENTS = 10
+
+
+def campaign_send_test(*, campaign: Campaign, to: list[str]) -> list[str]:
+    """Queue a test send to a few addresses on the transactional queue; returns them."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from mailer.tasks import send_transactional
+
+    addresses = []
+    for raw in to:
+        try:
+            addresses.append(validate_email(raw.strip(), check_deliverability=False).normalized)
+        except EmailNotValidError as error:
+            raise CampaignError(f"{raw!r} is not a valid email address: {error}") from error
+    if not addresses:
+        raise CampaignError("Give at least one address to send the test to.")
+    if len(addresses) > MAX_TEST_RECIPIENTS:
+        raise CampaignError(
+            f"A test goes to at most {MAX_TEST_RECIPIENTS} addresses; to reach more, start "
+            "the campaign on a list."
+        )
+    campaign_check_content(campaign=campaign)
+    transaction.on_commit(
+        lambda: send_transactional.delay(
+            kind="campaign_test", campaign_id=campaign.pk, to=addresses
+        )
+    )
+    log.info("campaign test queued", extra={"campaign_id": campaign.pk, "to": addresses})
+    return addresses

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from campaigns.models import Campaign
+from mailer import scheduler, throttle
 from mailer.dispatcher import SLOT_REASON
 from mailer.redis_store import get_redis, key
 
@@ -49,13 +50,30 @@ def rate(campaign_id: int, window: int = RATE_WINDOW) -> float:
     return sum(int(v) for v in values if v) / window
 
 
+# Names the throttle gives its buckets -> what the status calls that limit.
+_BUCKETS = {"global": "global_rate", "campaign": "campaign_rate", "server": "smtp_server"}
+
+
 def limited_by(campaign: Campaign) -> str:
+    """Which knob holds the campaign back now (empty: nothing; it is done or sending freely)."""
     if campaign.status == Campaign.Status.SCHEDULED:
         if campaign.status_reason.startswith(SLOT_REASON):
             return "running_slots"
         return "schedule"
     if campaign.status == Campaign.Status.PAUSED:
-        return "paused"
+        return "errors" if campaign.status_reason.startswith("paused ") else "paused"
+    if campaign.status != Campaign.Status.RUNNING:
+        return ""
+    bucket = throttle.limited_by(campaign.pk)
+    if bucket:
+        return _BUCKETS.get(bucket, bucket)  # "domain:gmail.com" stays as it is
+    hold = scheduler.held(campaign.pk) or ""
+    if hold.startswith("SMTP server"):
+        return "smtp_server"
+    if campaign.pk in scheduler.active_campaigns():
+        # Due rows and no rate limit in the way: it sends as fast as its share of the
+        # worker slots allows.
+        return "worker_slots"
     return ""
 
 
@@ -69,7 +87,7 @@ def campaign_summary(campaign: Campaign) -> dict[str, Any]:
         "failed": campaign.failed,
         "pending": campaign.pending,
         "rate": round(rate(campaign.pk), 1),
-        "waiting_reason": campaign.status_reason,
+        "waiting_reason": campaign.status_reason or scheduler.held(campaign.pk) or "",
         "limited_by": limited_by(campaign),
         "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
         "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,

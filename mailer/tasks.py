@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from mailer import batch, dispatcher
+from mailer import batch, dispatcher, transactional
+from mailer.smtp import ServerUnavailable
 
 
 @shared_task(name="mailer.tasks.dispatch_tick", ignore_result=True)
@@ -23,3 +24,17 @@ def send_batch(*, batch_id: str) -> dict:
         # at its next tick.
         dispatch_tick.delay()
     return summary
+
+
+@shared_task(
+    name="mailer.tasks.send_transactional",
+    ignore_result=True,
+    autoretry_for=(ServerUnavailable,),
+    retry_backoff=5,
+    max_retries=5,
+)
+def send_transactional(*, kind: str, campaign_id: int, to: list[str]) -> dict[str, str]:
+    """A one-off message on the transactional queue (never behind bulk batches)."""
+    if kind != "campaign_test":
+        raise ValueError(f"unknown transactional message kind {kind!r}")
+    return transactional.send_campaign_test(campaign_id=campaign_id, to=to)

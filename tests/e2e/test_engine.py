@@ -278,3 +278,21 @@ def test_a_domain_throttle_holds_while_other_domains_go_at_full_speed(
     # gmail at 20/s: measured over ten seconds in the middle of its run.
     assert 20 * 0.95 <= rate_between(gmail, started + 1, started + 11) <= 20 * 1.05
     assert largest_one_second_burst(gmail) <= 23
+
+
+def test_a_test_send_does_not_wait_behind_bulk_sending(processes, sink_server, smtp_sink):
+    bulk = campaign_with(3000, "bulk-", rate_limit=200)
+    processes.system(senders=1, concurrency=2)
+    processes.manage("campaign", "start", str(bulk.pk))
+    wait_until(lambda: len(smtp_sink.messages()) >= 200, 30, "bulk sending to be under way")
+
+    asked = time.monotonic()
+    processes.manage("campaign", "test", str(bulk.pk), "--to", "boss@example.com")
+    wait_until(
+        lambda: "boss@example.com" in smtp_sink.recipients(), 10, "the test message to arrive"
+    )
+
+    arrived = next(m.at for m in smtp_sink.messages() if m.rcpt_to == "boss@example.com")
+    assert arrived - asked < 3.0
+    assert status(bulk) == "running", "the test arrived while bulk sending went on"
+    processes.manage("campaign", "cancel", str(bulk.pk))

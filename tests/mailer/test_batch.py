@@ -184,3 +184,22 @@ def test_a_rate_limited_campaign_is_sent_at_its_rate(sink_server, smtp_sink):
     times = [m.at for m in smtp_sink.messages()]
     assert times[-1] - times[0] >= 1.9
     assert time.monotonic() - started < 5
+
+
+def test_a_test_send_renders_the_campaign_for_the_matching_subscriber(sink_server, smtp_sink):
+    from mailer.transactional import send_campaign_test
+
+    campaign = running_campaign(1)
+    subscriber = Delivery.objects.get(campaign=campaign).subscriber
+
+    replies = send_campaign_test(
+        campaign_id=campaign.pk, to=[subscriber.email, "someone@else.example"]
+    )
+
+    assert all(reply.startswith("250") for reply in replies.values())
+    received = {r.rcpt_to: r.message() for r in smtp_sink.messages()}
+    assert received[subscriber.email]["Subject"] == f"[Test] Hello {subscriber.name}"
+    assert received["someone@else.example"]["Subject"] == "[Test] Hello Test Recipient"
+    # A test send is not part of the campaign: the ledger and counters are untouched.
+    campaign.refresh_from_db()
+    assert campaign.sent == 0

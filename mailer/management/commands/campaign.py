@@ -10,6 +10,7 @@ from campaigns.services import (
     campaign_cancel,
     campaign_pause,
     campaign_resume,
+    campaign_send_test,
     campaign_start,
 )
 from mailer.monitor import campaign_summary
@@ -29,11 +30,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("action", choices=[*ACTIONS, "status"])
+        parser.add_argument("action", choices=[*ACTIONS, "status", "test"])
         parser.add_argument(
             "ids", nargs="*", type=int, metavar="ID", help="Campaign ids (none: all, for status)."
         )
         parser.add_argument("--json", action="store_true", dest="as_json", help="Status as JSON.")
+        parser.add_argument(
+            "--to", default="", help="With test: comma-separated addresses to send a test to."
+        )
 
     def _get(self, ident: int) -> Campaign:
         campaign = Campaign.objects.filter(pk=ident).first()
@@ -43,9 +47,18 @@ class Command(BaseCommand):
             )
         return campaign
 
-    def handle(self, *args, action: str, ids: list[int], as_json: bool, **options) -> None:
+    def handle(self, *args, action: str, ids: list[int], as_json: bool, to: str, **options) -> None:
         if action == "status":
             self._status(ids, as_json=as_json)
+            return
+        if action == "test":
+            if len(ids) != 1:
+                raise CommandError("Give one campaign id, e.g. `campaign test 3 --to me@x.org`.")
+            try:
+                sent_to = campaign_send_test(campaign=self._get(ids[0]), to=to.split(","))
+            except CampaignError as error:
+                raise CommandError(str(error)) from error
+            self.stdout.write(f"Test of campaign {ids[0]} queued for {', '.join(sent_to)}.")
             return
         if not ids:
             raise CommandError(f"Give the campaign id, e.g. `campaign {action} 3`.")
