@@ -8,6 +8,7 @@ from typing import Any
 from campaigns.models import Campaign
 from mailer import scheduler, throttle
 from mailer.dispatcher import SLOT_REASON
+from mailer.models import PerformanceSettings
 from mailer.redis_store import get_redis, key
 
 RATE_WINDOW = 10
@@ -54,6 +55,12 @@ def rate(campaign_id: int, window: int = RATE_WINDOW) -> float:
 _BUCKETS = {"global": "global_rate", "campaign": "campaign_rate", "server": "smtp_server"}
 
 
+def _below_own_limit(campaign: Campaign) -> bool:
+    share = get_redis().hget(throttle.limits_key(), throttle.field_campaign(campaign.pk))
+    own = campaign.rate_limit or PerformanceSettings.load().default_campaign_rate
+    return share is not None and (own is None or float(share) < own)
+
+
 def limited_by(campaign: Campaign) -> str:
     """Which knob holds the campaign back now (empty: nothing; it is done or sending freely)."""
     if campaign.status == Campaign.Status.SCHEDULED:
@@ -65,6 +72,9 @@ def limited_by(campaign: Campaign) -> str:
     if campaign.status != Campaign.Status.RUNNING:
         return ""
     bucket = throttle.limited_by(campaign.pk)
+    if bucket == "campaign" and _below_own_limit(campaign):
+        # Its bucket holds its share of the global rate, which is less than its own limit.
+        return "global_rate"
     if bucket:
         return _BUCKETS.get(bucket, bucket)  # "domain:gmail.com" stays as it is
     hold = scheduler.held(campaign.pk) or ""
@@ -77,6 +87,11 @@ def limited_by(campaign: Campaign) -> str:
     return ""
 
 
+def _server_hold(campaign: Campaign) -> str:
+    hold = scheduler.held(campaign.pk) or ""
+    return hold if hold.startswith("SMTP server") else ""
+
+
 def campaign_summary(campaign: Campaign) -> dict[str, Any]:
     return {
         "id": campaign.pk,
@@ -87,7 +102,7 @@ def campaign_summary(campaign: Campaign) -> dict[str, Any]:
         "failed": campaign.failed,
         "pending": campaign.pending,
         "rate": round(rate(campaign.pk), 1),
-        "waiting_reason": campaign.status_reason or scheduler.held(campaign.pk) or "",
+        "waiting_reason": campaign.status_reason or _server_hold(campaign),
         "limited_by": limited_by(campaign),
         "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
         "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,

@@ -94,7 +94,14 @@ def test_global_and_campaign_rates_hold_exactly(processes, sink_server, smtp_sin
     start = time.monotonic() + 2  # past the start-up
     time.sleep(2 + 10 + 0.5)
     messages = smtp_sink.messages()
+    shown = json.loads(
+        processes.manage("campaign", "status", str(limited.pk), str(free.pk), "--json")
+    )
     processes.manage("campaign", "cancel", str(limited.pk), str(free.pk))
+    by_id = {row["id"]: row for row in shown}
+    assert by_id[limited.pk]["limited_by"] == "campaign_rate"
+    assert by_id[free.pk]["limited_by"] == "global_rate"
+    assert 90 <= by_id[limited.pk]["rate"] <= 110
 
     everything = [m.at for m in messages]
     of_limited = [m.at for m in messages if m.campaign == str(limited.pk)]

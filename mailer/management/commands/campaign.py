@@ -97,4 +97,6 @@ class Command(BaseCommand):
             )
             if row["waiting_reason"]:
                 line += f" — {row['waiting_reason']}"
+            elif row["limited_by"]:
+                line += f" — limited by {row['limited_by'].replace('_', ' ')}"
             self.stdout.write(line)

@@ -22,6 +22,8 @@ LAYOUT = """<html><body style="font-family: sans-serif; background: #f4f4f7; pad
 <p style="color: #888; font-size: 12px">You receive this because you subscribed to our news.</p>
 </div></body></html>"""
 
+# name, subject, lists, body, messages/s: limits low enough that the demo visibly sends for a
+# minute or two, each campaign at its own rate.
 CAMPAIGNS = [
     (
         "Autumn newsletter",
@@ -29,18 +31,21 @@ CAMPAIGNS = [
         ["Newsletter"],
         "<h1>Hello {{ subscriber.name|default:'there' }}!</h1>"
         "<p>Autumn has arrived in {{ subscriber.attributes.city|default:'your city' }}.</p>",
+        25,
     ),
     (
         "Product launch",
         "Something new is here",
         ["Product updates"],
         "<h1>Meet the new thing</h1><p>Dear {{ subscriber.name }}, it ships today.</p>",
+        20,
     ),
     (
         "Year in review",
         "Our year, and yours",
         ["Newsletter", "Product updates"],
         "<h1>Thank you, {{ subscriber.name }}</h1><p>Everyone on both lists gets this once.</p>",
+        40,
     ),
 ]
 
@@ -85,9 +90,9 @@ class Command(BaseCommand):
             MailingList.objects.get_or_create(name=list_name, defaults={"is_public": True})
             call_command("import_subscribers", str(part_file), "--list", list_name)
         template, _ = Template.objects.get_or_create(name="Demo layout", defaults={"html": LAYOUT})
-        for name, subject, list_names, body in CAMPAIGNS:
+        for name, subject, list_names, body, rate in CAMPAIGNS:
             campaign = Campaign.objects.create(
-                name=name, subject=subject, body=body, template=template
+                name=name, subject=subject, body=body, template=template, rate_limit=rate
             )
             campaign.lists.set(MailingList.objects.filter(name__in=list_names))
             if not no_start:
