@@ -39,9 +39,23 @@ def encode_header(name: str, value: str) -> bytes:
     return f"{name}: {folded.encode(linesep=chr(13) + chr(10))}".encode()
 
 
+# Characters a display name may hold without quoting (RFC 5322 atext and spaces).
+_ATEXT = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#$%&'*+-/=?^_`{|}~"
+)
+
+
 def encode_address(name: str, address: str) -> str:
+    """`Name <address>`, quoted or RFC 2047-encoded only when the name needs it."""
     check_header_value("recipient name", name)
     check_header_value("address", address)
+    if not name:
+        return address
+    if name.isascii():
+        if _ATEXT.issuperset(name):
+            return f"{name} <{address}>"
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{address}>'
     return formataddr((name, address), charset="utf-8")
 
 

@@ -115,6 +115,7 @@ class Connection:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.smtp: smtplib.SMTP | None = None
+        self.pipelining = False
 
     def open(self) -> None:
         config = self.config
@@ -146,6 +147,7 @@ class Connection:
                 f"{error}"
             ) from error
         self.smtp = smtp
+        self.pipelining = smtp.has_extn("pipelining")
 
     def close(self) -> None:
         if self.smtp is not None:
@@ -162,6 +164,8 @@ class Connection:
         smtp = self.smtp
         assert smtp is not None
         try:
+            if self.pipelining and sender.isascii() and recipient.isascii():
+                return self._send_pipelined(smtp, sender, recipient, data)
             code, message = smtp.mail(sender)
             if code != 250:
                 # A refused sender says nothing about the recipient: try again later.
@@ -182,6 +186,40 @@ class Connection:
         except (TimeoutError, OSError, smtplib.SMTPException) as error:
             self.close()
             return SendResult(Outcome.TEMPORARY, f"connection lost: {error}"[:500])
+
+    def _send_pipelined(
+        self, smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes
+    ) -> SendResult:
+        """MAIL, RCPT and DATA in one write (RFC 2920), then the message: two round trips
+        instead of four, and no per-message regular expressions over the body."""
+        smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
+        mail = smtp.getreply()
+        rcpt = smtp.getreply()
+        data_reply = smtp.getreply()
+        if data_reply[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+            # Some servers open DATA although the transaction already failed: close it empty.
+            smtp.send(".\r\n")
+            smtp.getreply()
+        if mail[0] != 250:
+            smtp.rset()
+            return SendResult(Outcome.TEMPORARY, "sender refused: " + _reply(*mail))
+        if rcpt[0] not in (250, 251):
+            smtp.rset()
+            return _classify(*rcpt)
+        if data_reply[0] != 354:
+            smtp.rset()
+            return _classify(*data_reply)
+        # Transparency (RFC 5321 4.5.2): a line starting with "." gets one more.
+        body = data.replace(b"\r\n.", b"\r\n..")
+        if body.startswith(b"."):
+            body = b"." + body
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        smtp.send(body + b".\r\n")
+        code, message = smtp.getreply()
+        if code != 250:
+            return _classify(code, message)
+        return SendResult(Outcome.SENT, _reply(code, message))
 
 
 class Pool:

@@ -41,6 +41,15 @@ class Handler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Return an SMTP reply such as "550 no such user" to refuse a recipient, or None.
     rcpt_reply: Callable[[str], str | None] | None = None
+    # Advertise PIPELINING (RFC 2920), as production servers and smtp-sink do, so the
+    # sender's pipelined path is the one under test; False tests the one-command-at-a-time path.
+    pipelining: bool = True
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.rcpt_reply is not None and (reply := self.rcpt_reply(address)):

@@ -90,3 +90,36 @@ def test_plain_text_alternative_keeps_personalisation():
 def test_template_syntax_errors_name_the_line():
     with pytest.raises(TemplateError, match=r"\(line 2: '\{% endfor %\}'\)"):
         PreparedContent(subject="s", body="ok\n{% endfor %}", layout=None, is_html=True)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Hi {{ subscriber.name }} from {{ subscriber.attributes.city }}!",
+        "Hi {{ subscriber.name|default:'friend' }} {{ subscriber.attributes.missing }}.",
+        "{{ subscriber.attributes.visits }} visits, {{ subscriber.attributes.score }} points",
+        "{{ subscriber.attributes.none }} and {{ subscriber.nested.deeper.x }}",
+        "<b>{{ subscriber.name }}</b> {% if subscriber.name %}yes{% endif %}",
+        "{{ subscriber.name|upper }} {{ campaign.name }}",
+    ],
+)
+def test_the_fast_path_renders_exactly_what_django_renders(source):
+    from django.template import Context
+    from django.template import Template as DjangoTemplate
+
+    from campaigns.rendering import _html_engine, _text_engine
+
+    context = {
+        "subscriber": {
+            "name": "Zoë & <Co>",
+            "attributes": {"city": "Kraków", "visits": 12, "score": 2.5, "none": None},
+        },
+        "campaign": {"name": "Spring"},
+    }
+    for engine, autoescape in ((_html_engine, True), (_text_engine, False)):
+        content = PreparedContent(subject="s", body=source, layout=None, is_html=autoescape)
+        expected = DjangoTemplate(source, engine=engine).render(
+            Context(context, autoescape=autoescape)
+        )
+        rendered = content.render(context)
+        assert (rendered.html if autoescape else rendered.text) == expected

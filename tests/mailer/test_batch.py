@@ -203,3 +203,22 @@ def test_a_test_send_renders_the_campaign_for_the_matching_subscriber(sink_serve
     # A test send is not part of the campaign: the ledger and counters are untouched.
     campaign.refresh_from_db()
     assert campaign.sent == 0
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_replies_mean_the_same_with_and_without_pipelining(sink_server, smtp_sink, pipelining):
+    smtp_sink.handler.pipelining = pipelining
+    campaign = running_campaign(4, body="<p>.leading dot\n.another</p>")
+    bounce, later, fine, also_fine = Delivery.objects.filter(campaign=campaign).order_by("id")
+    replies = {bounce.email: "550 5.1.1 no such mailbox", later.email: "451 4.3.0 try later"}
+    smtp_sink.handler.rcpt_reply = replies.get
+
+    summary = batch()
+
+    assert (summary["sent"], summary["failed"], summary["retry"]) == (2, 1, 1)
+    received = {r.rcpt_to: r.message() for r in smtp_sink.messages()}
+    assert set(received) == {fine.email, also_fine.email}
+    # Lines starting with a dot arrive intact (dot-stuffing both ways).
+    assert ".leading dot" in received[fine.email].get_body(("plain",)).get_content()
+    later.refresh_from_db()
+    assert later.status == "pending" and later.reply.startswith("451")

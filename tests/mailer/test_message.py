@@ -50,3 +50,19 @@ def test_message_id_is_the_same_for_every_attempt_at_one_delivery():
     other = message_id(campaign_id=1, delivery_id=3, domain="shop.example", secret="s")
     assert first == again != other
     assert first.startswith("<c1.d2.") and first.endswith("@shop.example>")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("", "a@example.com"),
+        ("Ada Lovelace", "Ada Lovelace <a@example.com>"),
+        ('Lovelace, Ada "Countess"', '"Lovelace, Ada \\"Countess\\"" <a@example.com>'),
+        ("Zoë", "=?utf-8?q?Zo=C3=AB?= <a@example.com>"),
+    ],
+)
+def test_addresses_are_quoted_or_encoded_only_when_needed(name, expected):
+    encoded = encode_address(name, "a@example.com")
+    assert encoded == expected
+    parsed = parse(f"To: {encoded}\r\n\r\n".encode())["To"].addresses[0]
+    assert (parsed.display_name, parsed.addr_spec) == (name, "a@example.com")

@@ -1,0 +1,1 @@
+"""Benchmarks: the pipeline end to end against a raw-SMTP baseline and a peer, in one run."""
