@@ -1,47 +1,240 @@
-"""python -m bench run [--scenarios 1,2,...] [--runs 3] — see README.md, "Performance"."""
+"""python -m bench run [--scenarios 1,...,7] [--runs 3] — see README.md, "Performance".
+
+Starts its own PostgreSQL, Redis and Postfix smtp-sink (under .state/bench), runs the
+scenarios, and writes bench/results/latest.md (a Markdown table) and latest.json (every figure).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import subprocess
 import sys
+import time
+from pathlib import Path
+
+import psutil
 
 from bench import scenarios
 from bench.stack import Stack
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def summary(runs: list[dict]) -> dict:
+    return {"runs": runs, **scenarios.median_report(runs)}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("command", choices=["run"])
-    parser.add_argument("--scenarios", default="1,2")
+    parser.add_argument("--scenarios", default="1,2,3,4,5,6,7")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--recipients", type=int, default=50_000)
-    parser.add_argument("--senders", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--senders", type=int, default=2, help="sender worker processes")
+    parser.add_argument("--concurrency", type=int, default=4, help="pool processes per sender")
+    parser.add_argument("--rate-seconds", type=float, default=30)
+    parser.add_argument("--scale", default="10000,100000,1000000")
+    parser.add_argument(
+        "--merge", action="store_true", help="add to the figures in results/latest.json"
+    )
     args = parser.parse_args()
     wanted = {int(s) for s in args.scenarios.split(",")}
+    slots = args.senders * args.concurrency
+    results: dict = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip(),
+        "settings": vars(args),
+    }
+    if args.merge and (RESULTS / "latest.json").exists():
+        earlier = json.loads((RESULTS / "latest.json").read_text())
+        results = {**earlier, **{k: v for k, v in results.items() if k != "settings"}}
     stack = Stack()
-    results: dict = {}
+
+    def record(name: str, value: dict) -> None:
+        results[name] = value
+        print(name, json.dumps(value.get("runs", value)), flush=True)
+        save(results)  # after every scenario, so a later failure loses nothing
+
     try:
         stack.start_servers()
         stack.manage("migrate", "--no-input", "-v", "0")
         stack.start_sink()
         if 1 in wanted:
-            runs = [
-                scenarios.throughput(stack, args.recipients, args.senders, args.concurrency)
-                for _ in range(args.runs)
-            ]
-            results["throughput"] = {"runs": runs, **scenarios.median_report(runs)}
-            print("throughput", runs, flush=True)
+            record(
+                "throughput",
+                summary(
+                    [
+                        scenarios.throughput(stack, args.recipients, args.senders, args.concurrency)
+                        for _ in range(args.runs)
+                    ]
+                ),
+            )
         if 2 in wanted:
-            runs = [
-                scenarios.raw_baseline(stack, args.recipients, args.senders, args.concurrency)
-                for _ in range(args.runs)
+            record(
+                "raw",
+                summary(
+                    [
+                        scenarios.raw_baseline(
+                            stack, args.recipients, args.senders, args.concurrency
+                        )
+                        for _ in range(args.runs)
+                    ]
+                ),
+            )
+        if 3 in wanted:
+            for mode in ("celery", "processes"):
+                record(
+                    f"peer_{mode}",
+                    summary(
+                        [
+                            scenarios.peer(stack, args.recipients, slots, mode)
+                            for _ in range(args.runs)
+                        ]
+                    ),
+                )
+        if 4 in wanted:
+            cases = [
+                (50, "global"),
+                (500, "global"),
+                (2000, "global"),
+                (100, "campaign"),
+                (1000, "campaign"),
             ]
-            results["raw"] = {"runs": runs, **scenarios.median_report(runs)}
-            print("raw", runs, flush=True)
+            for limit, scope in cases:
+                record(
+                    f"rate_{scope}_{limit}",
+                    summary(
+                        [
+                            scenarios.rate_accuracy(stack, limit, scope, args.rate_seconds)
+                            for _ in range(args.runs)
+                        ]
+                    ),
+                )
+        if 5 in wanted:
+            for weights in ([1, 1, 1, 1], [4, 2, 1, 1]):
+                record(
+                    "fairness_" + "_".join(map(str, weights)),
+                    summary([scenarios.fairness(stack, weights, 20_000) for _ in range(args.runs)]),
+                )
+        if 6 in wanted:
+            sizes = [int(s) for s in args.scale.split(",")]
+            record("scale", summary([scenarios.scale(stack, sizes) for _ in range(args.runs)]))
+        if 7 in wanted:
+            record("control", summary([scenarios.control_latency(stack) for _ in range(args.runs)]))
     finally:
         stack.shutdown()
+    print(report(results))
     return 0
+
+
+def save(results: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+    (RESULTS / "latest.md").write_text(report(results))
+
+
+def med(results: dict, name: str, key: str):
+    entry = results.get(name)
+    if not entry or key not in entry:
+        return None
+    return entry[key]["median"]
+
+
+def span(results: dict, name: str, key: str, digits: int = 1) -> str:
+    entry = results.get(name)
+    if not entry or key not in entry:
+        return "–"
+    e = entry[key]
+    return f"{e['median']:.{digits}f} ({e['min']:.{digits}f}–{e['max']:.{digits}f})"
+
+
+def report(results: dict) -> str:
+    lines = [
+        f"Machine: {results['machine']}; commit {results['commit']}, {results['date']}.",
+        "Medians of the runs, (min–max) after them.",
+        "",
+        "| scenario | figure | result | target |",
+        "| --- | --- | --- | --- |",
+    ]
+    ours = med(results, "throughput", "messages_per_second")
+    raw = med(results, "raw", "messages_per_second")
+    if ours:
+        lines += [
+            f"| 1 throughput, end to end | messages/s | {span(results, 'throughput', 'messages_per_second')} | |",
+            f"| | CPU s per 1,000 messages (workers, PostgreSQL, Redis) | {span(results, 'throughput', 'cpu_seconds_per_1000', 3)} | |",
+            f"| | peak RSS per worker process, MB | {span(results, 'throughput', 'peak_rss_mb_per_worker_process')} | |",
+        ]
+    if raw:
+        lines.append(
+            f"| 2 raw smtplib baseline | messages/s | {span(results, 'raw', 'messages_per_second')} | |"
+        )
+    if ours and raw:
+        lines.append(f"| | ours ÷ raw | {ours / raw:.2f} | ≥ 0.50 |")
+    for mode in ("celery", "processes"):
+        name = f"peer_{mode}"
+        peer = med(results, name, "messages_per_second")
+        if peer:
+            delivery = med(results, name, "delivery_messages_per_second")
+            lines += [
+                f"| 3 django-post-office ({mode}) | messages/s end to end | {span(results, name, 'messages_per_second')} | |",
+                f"| | delivery alone, messages/s | {span(results, name, 'delivery_messages_per_second')} | |",
+            ]
+            if ours:
+                lines += [
+                    f"| | ours ÷ peer, end to end | {ours / peer:.1f}× | ≥ 4× |",
+                    f"| | ours ÷ peer, delivery alone | {ours / delivery:.1f}× | |",
+                ]
+    for name in results:
+        if name.startswith("rate_"):
+            _, scope, limit = name.split("_")
+            lines += [
+                f"| 4 {scope} limit {limit}/s | measured ÷ limit over {results['settings']['rate_seconds']:.0f} s | {span(results, name, 'ratio', 4)} | 1 ± 0.01 |",
+                f"| | largest 1-s burst ÷ limit | {span(results, name, 'burst_ratio', 3)} | ≤ one second's worth |",
+            ]
+    for name in ("fairness_1_1_1_1", "fairness_4_2_1_1"):
+        if name in results:
+            weights = name.split("_", 1)[1].replace("_", ":")
+            lines.append(
+                f"| 5 fairness {weights} | Jain's index, lowest per-second sample | {span(results, name, 'jain_min', 4)} | ≥ 0.99 |"
+            )
+    if "scale" in results:
+        sizes = [int(s) for s in results["settings"]["scale"].split(",")]
+        lines.append(
+            f"| 6 import {max(sizes):,} subscribers | seconds | {span(results, 'scale', 'import_seconds')} | ≤ 60 |"
+        )
+        for size in sizes:
+            lines.append(
+                f"| 6 snapshot {size:,} | seconds | {span(results, 'scale', f'snapshot_seconds_{size}', 2)} | {'≤ 5' if size == max(sizes) else ''} |"
+            )
+        rss = [med(results, "scale", f"worker_rss_mb_{size}") for size in sizes]
+        lines.append(
+            f"| 6 worker RSS {' / '.join(f'{s:,}' for s in sizes)} | MB | {' / '.join(f'{r:.0f}' for r in rss if r)} | flat (±10%) |"
+        )
+    if "control" in results:
+        lines += [
+            f"| 7 pause → last message | seconds | {span(results, 'control', 'pause_to_last_sent_seconds', 2)} | ≤ 1 |",
+            f"| 7 resume → first message | seconds | {span(results, 'control', 'resume_to_first_sent_seconds', 2)} | |",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

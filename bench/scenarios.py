@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import smtplib
 import statistics
 import threading
@@ -16,7 +17,7 @@ import psutil
 import psycopg
 
 from bench import content
-from bench.stack import PORTS, STATE, Stack, cpu_seconds, server_processes
+from bench.stack import CELERY, PORTS, ROOT, STATE, Stack, cpu_seconds, server_processes
 
 
 def db(stack: Stack) -> psycopg.Connection:
@@ -233,3 +234,323 @@ def median_report(runs: list[dict]) -> dict:
 
 def save(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2))
+
+
+def _peer_env(stack: Stack, celery: bool) -> dict[str, str]:
+    return {
+        **stack.env,
+        "DJANGO_SETTINGS_MODULE": "bench.peer.settings",
+        "PEER_POSTGRES_PORT": str(PORTS["postgres"]),
+        "PEER_SMTP_PORT": str(PORTS["sink"]),
+        "PEER_REDIS_URL": f"redis://127.0.0.1:{PORTS['redis']}/1",
+        "PEER_CELERY": "1" if celery else "0",
+        "PEER_LOCK": str(STATE / "peer-post-office"),
+    }
+
+
+def _peer(stack: Stack, env: dict[str, str], *args: str) -> str:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"peer {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def _peer_db(stack: Stack) -> psycopg.Connection:
+    assert stack.postgres is not None
+    return psycopg.connect(stack.postgres.url("peer"), autocommit=True)
+
+
+def _peer_sent(stack: Stack) -> int:
+    with _peer_db(stack) as conn:
+        return conn.execute("SELECT count(*) FROM post_office_email WHERE status = 0").fetchone()[0]
+
+
+def _peer_delivery_seconds(stack: Stack) -> float:
+    with _peer_db(stack) as conn:
+        first, last = conn.execute(
+            "SELECT min(last_updated), max(last_updated) FROM post_office_email WHERE status = 0"
+        ).fetchone()
+    return (last - first).total_seconds()
+
+
+def peer(stack: Stack, recipients: int, processes: int, mode: str) -> dict:
+    """Scenario 3: django-post-office, with its Celery integration or send_queued_mail -p N."""
+    celery = mode == "celery"
+    env = _peer_env(stack, celery)
+    _peer(stack, env, "-m", "django", "migrate", "--no-input", "-v", "0")
+    cpu_before = cpu_seconds(server_processes(stack))
+    if celery:
+        stack.start(
+            "peer-worker",
+            [
+                CELERY,
+                "-A",
+                "bench.peer.celery_app",
+                "worker",
+                "-c",
+                str(processes),
+                "-l",
+                "warning",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env=env,
+        )
+        time.sleep(3)
+    started = time.monotonic()
+    queue_seconds = float(_peer(stack, env, "-m", "bench.peer.run", "queue", str(recipients)))
+    workers_cpu = 0.0
+    if celery:
+        while _peer_sent(stack) < recipients:
+            time.sleep(0.5)
+        workers_cpu = cpu_seconds(stack.tree("peer-worker"))
+        stack.stop("peer-worker")
+    else:
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        _peer(stack, env, "-m", "django", "send_queued_mail", "--processes", str(processes))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        workers_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    elapsed = time.monotonic() - started
+    sent = _peer_sent(stack)
+    cpu = workers_cpu + cpu_seconds(server_processes(stack)) - cpu_before
+    delivery = _peer_delivery_seconds(stack)
+    return {
+        "messages": sent,
+        "queue_seconds": round(queue_seconds, 2),
+        "seconds": round(elapsed, 2),
+        "messages_per_second": round(sent / elapsed, 1),
+        "delivery_messages_per_second": round(sent / delivery, 1) if delivery else 0.0,
+        "cpu_seconds_per_1000": round(cpu / sent * 1000, 3),
+    }
+
+
+def _start(stack: Stack, *campaigns: int) -> None:
+    stack.manage("campaign", "start", *[str(c) for c in campaigns])
+
+
+def _cancel(stack: Stack, *campaigns: int) -> None:
+    """Cancel whatever still sends (a finished campaign needs no cancelling)."""
+    with db(stack) as conn:
+        left = [
+            c
+            for (c,) in conn.execute(
+                "SELECT id FROM campaigns_campaign WHERE id = ANY(%s)"
+                " AND status IN ('scheduled', 'running', 'paused')",
+                [list(campaigns)],
+            ).fetchall()
+        ]
+    for campaign in left:
+        try:
+            stack.manage("campaign", "cancel", str(campaign))
+        except RuntimeError as error:
+            if "A finished campaign" not in str(error):
+                raise  # it finished in the meantime: nothing to cancel
+
+
+def _wait_status(stack: Stack, campaign: int, wanted: str, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while campaign_row(stack, campaign)[0] != wanted:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"campaign {campaign} did not become {wanted} in {timeout} s")
+        time.sleep(0.1)
+
+
+def _sent_times(stack: Stack, campaign: int, start, end) -> list[float]:
+    """Send times (database clock, seconds) of a campaign's messages between two instants."""
+    with db(stack) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM sent_at) FROM mailer_delivery WHERE campaign_id = %s"
+            " AND status = 'sent' AND sent_at >= %s AND sent_at < %s",
+            [campaign, start, end],
+        ).fetchall()
+    return sorted(float(r[0]) for r in rows)
+
+
+def _largest_burst(times: list[float], window: float = 1.0) -> int:
+    best, left = 0, 0
+    for right, t in enumerate(times):
+        while times[left] <= t - window:
+            left += 1
+        best = max(best, right - left + 1)
+    return best
+
+
+def _db_now(stack: Stack):
+    with db(stack) as conn:
+        return conn.execute("SELECT now()").fetchone()[0]
+
+
+def rate_accuracy(stack: Stack, limit: int, scope: str, seconds: float = 30) -> dict:
+    """Scenario 4: a global or per-campaign limit, measured over `seconds` of steady sending."""
+    reset(stack)
+    if scope == "global":
+        performance(stack, message_rate=limit)
+    else:
+        performance(stack)
+    needed = int(limit * (seconds + 8)) + 1000
+    import_audience(stack, needed, "rate", f"rate{needed}-")
+    campaign = create_campaign(
+        stack, "rate", ["rate"], rate_limit=limit if scope == "campaign" else None
+    )
+    stack.start_engine(senders=1, concurrency=4)
+    _start(stack, campaign)
+    _wait_status(stack, campaign, "running")
+    time.sleep(3)  # past the start: the first batches, the snapshot's commit
+    from datetime import timedelta
+
+    start = _db_now(stack)
+    time.sleep(seconds + 0.5)
+    times = _sent_times(stack, campaign, start, start + timedelta(seconds=seconds))
+    _cancel(stack, campaign)
+    stack.stop_engine()
+    measured = len(times) / seconds
+    return {
+        "limit": limit,
+        "measured_per_second": round(measured, 2),
+        "ratio": round(measured / limit, 4),
+        "largest_1s_burst": _largest_burst(times),
+        "burst_ratio": round(_largest_burst(times) / limit, 3),
+    }
+
+
+def jain(values: list[float]) -> float:
+    total = sum(values)
+    squares = sum(v * v for v in values)
+    return total * total / (len(values) * squares) if squares else 1.0
+
+
+def fairness(stack: Stack, weights: list[int], per_campaign: int) -> dict:
+    """Scenario 5: four campaigns at once; Jain's index of weight-normalised sends, each second."""
+    reset(stack)
+    performance(stack)
+    campaigns = []
+    for n, weight in enumerate(weights):
+        import_audience(stack, per_campaign, f"fair{n}", f"f{n}-")
+        campaigns.append(create_campaign(stack, f"fair {n}", [f"fair{n}"], weight=weight))
+    stack.start_engine(senders=2, concurrency=4)
+    _start(stack, *campaigns)
+    indexes = []
+    started = time.monotonic()
+    while time.monotonic() - started < 300:
+        time.sleep(1.0)
+        with db(stack) as conn:
+            rows = dict(
+                conn.execute(
+                    "SELECT id, sent FROM campaigns_campaign WHERE id = ANY(%s)", [campaigns]
+                ).fetchall()
+            )
+        sent = [rows[c] for c in campaigns]
+        if min(sent) == 0:
+            continue
+        if max(sent) >= per_campaign:
+            break  # one has finished: the others no longer compete with it
+        indexes.append(jain([s / w for s, w in zip(sent, weights, strict=True)]))
+    _cancel(stack, *campaigns)
+    stack.stop_engine()
+    return {
+        "weights": ":".join(map(str, weights)),
+        "samples": len(indexes),
+        "jain_min": round(min(indexes), 4) if indexes else 0.0,
+        "jain_mean": round(statistics.fmean(indexes), 4) if indexes else 0.0,
+    }
+
+
+def scale(stack: Stack, sizes: list[int]) -> dict:
+    """Scenario 6: import of the largest audience, snapshot time and worker RSS per size."""
+    reset(stack)
+    performance(stack)
+    largest = max(sizes)
+    import_seconds = import_audience(stack, largest, "everyone", "s")
+    os.environ.update(stack.env)
+    import django
+
+    django.setup()
+    from mailer.dispatcher import SNAPSHOT_SQL
+
+    results: dict = {"import_subscribers": largest, "import_seconds": round(import_seconds, 2)}
+    for size in sizes:
+        with db(stack) as conn:
+            conn.execute(
+                "INSERT INTO subscribers_mailinglist (name, description, opt_in, is_public,"
+                " created_at) VALUES (%s, '', 'single', false, now())",
+                [f"size{size}"],
+            )
+            conn.execute(
+                "INSERT INTO subscribers_subscription (subscriber_id, mailing_list_id, status,"
+                " created_at, updated_at) SELECT s.id, l.id, 'confirmed', now(), now()"
+                " FROM subscribers_subscriber s, subscribers_mailinglist l"
+                " WHERE l.name = %s AND s.id <= %s",
+                [f"size{size}", size],
+            )
+        campaign = create_campaign(stack, f"size {size}", [f"size{size}"])
+        with db(stack) as conn:
+            conn.execute("ANALYZE")
+            started = time.monotonic()
+            conn.execute(SNAPSHOT_SQL.replace("%(campaign)s", str(campaign)))
+            snapshot = time.monotonic() - started
+            conn.execute(
+                "UPDATE campaigns_campaign SET status = 'running', started_at = now(),"
+                " total = (SELECT count(*) FROM mailer_delivery WHERE campaign_id = %s)"
+                " WHERE id = %s",
+                [campaign, campaign],
+            )
+        workers = stack.start_engine(senders=1, concurrency=4)
+        sampler = Sampler(stack, workers)
+        sampler.start()
+        time.sleep(20)
+        sampler.stopped.set()
+        _cancel(stack, campaign)
+        stack.stop_engine()
+        results[f"snapshot_seconds_{size}"] = round(snapshot, 3)
+        results[f"worker_rss_mb_{size}"] = round(max(sampler.peak_rss.values()) / 2**20, 1)
+        with db(stack) as conn:
+            conn.execute("DELETE FROM mailer_delivery WHERE campaign_id = %s", [campaign])
+    return results
+
+
+def control_latency(stack: Stack) -> dict:
+    """Scenario 7: pause to the last message sent, resume to the first."""
+    reset(stack)
+    performance(stack)
+    import_audience(stack, 100_000, "control", "c")
+    campaign = create_campaign(stack, "control", ["control"])
+    stack.start_engine(senders=2, concurrency=4)
+    _start(stack, campaign)
+    _wait_status(stack, campaign, "running")
+    time.sleep(3)
+    # The instants of the status changes themselves (the command's own start-up excluded).
+    changed = "SELECT updated_at FROM campaigns_campaign WHERE id = %s"
+    stack.manage("campaign", "pause", str(campaign))
+    time.sleep(3)
+    with db(stack) as conn:
+        paused_at = conn.execute(changed, [campaign]).fetchone()[0]
+        last = conn.execute(
+            "SELECT max(sent_at) FROM mailer_delivery WHERE campaign_id = %s", [campaign]
+        ).fetchone()[0]
+    stack.manage("campaign", "resume", str(campaign))
+    with db(stack) as conn:
+        resumed_at = conn.execute(changed, [campaign]).fetchone()[0]
+    first = None
+    deadline = time.monotonic() + 30
+    while first is None and time.monotonic() < deadline:
+        with db(stack) as conn:
+            first = conn.execute(
+                "SELECT min(sent_at) FROM mailer_delivery WHERE campaign_id = %s AND sent_at > %s",
+                [campaign, resumed_at],
+            ).fetchone()[0]
+        time.sleep(0.05)
+    _cancel(stack, campaign)
+    stack.stop_engine()
+    return {
+        "pause_to_last_sent_seconds": round(max((last - paused_at).total_seconds(), 0), 3),
+        "resume_to_first_sent_seconds": round((first - resumed_at).total_seconds(), 3)
+        if first
+        else None,
+    }

@@ -316,6 +316,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    return subprocess.run([PYTHON, "-m", "bench", "run", *args.pytest_args], cwd=ROOT).returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="./dev", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -325,11 +329,18 @@ def main() -> int:
     commands.add_parser(
         "test", help="ruff, mypy and the full pytest suite (extra arguments go to pytest)"
     )
+    commands.add_parser("bench", help="the benchmarks (extra arguments go to python -m bench run)")
     args, extra = parser.parse_known_args()
-    if extra and args.command != "test":
+    if extra and args.command not in ("test", "bench"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.pytest_args = extra
-    handler = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "test": cmd_test}
+    handler = {
+        "up": cmd_up,
+        "down": cmd_down,
+        "status": cmd_status,
+        "test": cmd_test,
+        "bench": cmd_bench,
+    }
     try:
         return handler[args.command](args)
     except (RuntimeError, subprocess.CalledProcessError) as error:

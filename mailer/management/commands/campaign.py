@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from campaigns.models import Campaign
 from campaigns.services import (
@@ -64,12 +65,18 @@ class Command(BaseCommand):
             raise CommandError(f"Give the campaign id, e.g. `campaign {action} 3`.")
         campaigns = [self._get(ident) for ident in ids]  # all must exist before acting on any
         failures = []
-        for campaign in campaigns:
-            try:
-                campaign = ACTIONS[action](campaign=campaign)
-            except CampaignError as error:
-                failures.append(str(error))
-                continue
+        done = []
+        # One transaction, so that campaigns started together reach the dispatcher together
+        # (and share the workers from their first second); each in its own savepoint, so
+        # one refusal does not undo the others.
+        with transaction.atomic():
+            for campaign in campaigns:
+                try:
+                    with transaction.atomic():
+                        done.append(ACTIONS[action](campaign=campaign))
+                except CampaignError as error:
+                    failures.append(str(error))
+        for campaign in done:
             reason = f" ({campaign.status_reason})" if campaign.status_reason else ""
             self.stdout.write(
                 f"Campaign {campaign.pk} ({campaign.name}) is {campaign.status}{reason}."
