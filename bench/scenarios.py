@@ -459,6 +459,8 @@ def fairness(stack: Stack, weights: list[int], per_campaign: int) -> dict:
         "samples": len(indexes),
         "jain_min": round(min(indexes), 4) if indexes else 0.0,
         "jain_mean": round(statistics.fmean(indexes), 4) if indexes else 0.0,
+        "jain_median": round(statistics.median(indexes), 4) if indexes else 0.0,
+        "jain_each_second": [round(j, 4) for j in indexes],
     }
 
 

@@ -170,7 +170,6 @@ WHERE s.status = 'enabled'
       AND (sub.status = 'confirmed' OR (sub.status = 'unconfirmed' AND l.opt_in = 'single'))
   )
 ORDER BY s.id
-ON CONFLICT (campaign_id, subscriber_id) DO NOTHING
 """
 
 

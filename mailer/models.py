@@ -131,14 +131,22 @@ class Delivery(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
+    # No foreign-key constraints in the database: the ledger is written once per campaign by
+    # one INSERT … SELECT from the very rows it references, and PostgreSQL checks a foreign key
+    # row by row, which made a million-recipient snapshot three times slower (12 s against 4 s
+    # on the benchmark machine). Deletes still cascade or set null, through Django.
     campaign = models.ForeignKey(
-        "campaigns.Campaign", on_delete=models.CASCADE, related_name="deliveries"
+        "campaigns.Campaign",
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_constraint=False,
     )
     subscriber = models.ForeignKey(
         "subscribers.Subscriber",
         null=True,
         on_delete=models.SET_NULL,
         related_name="deliveries",
+        db_constraint=False,
     )
     email = models.EmailField(max_length=254)
     status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
@@ -173,7 +181,6 @@ class Delivery(models.Model):
                 condition=Q(status="sending"),
                 name="delivery_sending",
             ),
-            models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),
         ]
 
     def __str__(self) -> str:
