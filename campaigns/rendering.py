@@ -79,10 +79,11 @@ class FastTemplate:
                 if func is not default_filter or len(args) != 1 or args[0][0]:
                     return None
                 fallback = args[0][1]
-            parts.append((variable.lookups, fallback))
+            parts.append((tuple(variable.lookups), fallback, autoescape))
         return cls(parts, autoescape)
 
-    def _value(self, lookups: tuple[str, ...], context: dict[str, Any]) -> Any:
+    @staticmethod
+    def _value(lookups: tuple[str, ...], context: dict[str, Any]) -> Any:
         value: Any = context
         for name in lookups:
             if not isinstance(value, dict):
@@ -94,24 +95,32 @@ class FastTemplate:
             raise _NotPlain
         return value
 
-    def render(self, context: dict[str, Any]) -> str:
+    def _text(self, part: tuple, context: dict[str, Any]) -> str:
+        lookups, fallback, autoescape = part
+        value = self._value(lookups, context)
+        if fallback is not _MISSING and not value:
+            value = fallback
+            if isinstance(value, str) and not autoescape:
+                return value
+        if type(value) is str:
+            # html.escape is what Django's escape() calls, without its lazy-string wrapper.
+            return html.escape(value) if autoescape else value
+        return render_value_in_context(value, self._context)
+
+    def render(self, context: dict[str, Any], cache: dict | None = None) -> str:
+        """cache: texts of variables already rendered for this recipient (shared by the
+        subject, HTML and text, which mostly use the same few variables)."""
+        if cache is None:
+            cache = {}
         out = []
         for part in self.parts:
-            if isinstance(part, str):
+            if part.__class__ is str:
                 out.append(part)
                 continue
-            lookups, fallback = part
-            value = self._value(lookups, context)
-            if fallback is not _MISSING and not value:
-                value = fallback
-                if isinstance(value, str) and not self.autoescape:
-                    out.append(value)
-                    continue
-            if type(value) is str:
-                # html.escape is what Django's escape() calls, without its lazy-string wrapper.
-                out.append(html.escape(value) if self.autoescape else value)
-            else:
-                out.append(render_value_in_context(value, self._context))
+            text = cache.get(part)
+            if text is None:
+                text = cache[part] = self._text(part, context)
+            out.append(text)
         return "".join(out)
 
 
@@ -127,10 +136,10 @@ class _Compiled:
         self.fast = FastTemplate.compile(self.template, autoescape=autoescape)
         self.autoescape = autoescape
 
-    def render(self, context: dict[str, Any]) -> str:
+    def render(self, context: dict[str, Any], cache: dict | None = None) -> str:
         if self.fast is not None:
             try:
-                return self.fast.render(context)
+                return self.fast.render(context, cache)
             except _NotPlain:
                 pass
         return self.template.render(Context(context, autoescape=self.autoescape))
@@ -171,9 +180,11 @@ class PreparedContent:
             self.text = _Compiled(source, _text_engine, "body", autoescape=False)
 
     def render(self, context: dict[str, Any]) -> RenderedContent:
-        subject = " ".join(self.subject.render(context).split())
-        html = self.html.render(context) if self.html is not None else None
-        return RenderedContent(subject=subject, text=self.text.render(context), html=html)
+        cache: dict = {}
+        subject = " ".join(self.subject.render(context, cache).split())
+        html = self.html.render(context, cache) if self.html is not None else None
+        text = self.text.render(context, cache)
+        return RenderedContent(subject=subject, text=text, html=html)
 
 
 _BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|tr|table|ul|ol)>|<br\s*/?>", re.IGNORECASE)

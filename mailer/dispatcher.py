@@ -245,11 +245,12 @@ def recover_abandoned_claims(campaign_id: int) -> int:
 
 
 def finish_if_done(campaign_id: int) -> bool:
-    unfinished = Delivery.objects.filter(
-        campaign_id=campaign_id,
-        status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING],
-    )
-    if unfinished.exists():
+    # Two lookups, one per partial index (pending, sending): a single `status IN (…)` would
+    # walk every row the campaign has already sent.
+    rows = Delivery.objects.filter(campaign_id=campaign_id)
+    if rows.filter(status=Delivery.Status.PENDING).exists():
+        return False
+    if rows.filter(status=Delivery.Status.SENDING).exists():
         return False
     done = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).update(
         status=Campaign.Status.FINISHED, finished_at=timezone.now(), status_reason=""
