@@ -116,7 +116,7 @@ def test_global_and_campaign_rates_hold_exactly(processes, sink_server, smtp_sin
 
 def test_a_campaign_beyond_the_running_slots_waits_and_says_why(processes, sink_server, smtp_sink):
     settings_row(max_running_campaigns=1)
-    first = campaign_with(600, "first-", rate_limit=150)
+    first = campaign_with(1500, "first-", rate_limit=150)  # ten seconds of sending
     second = campaign_with(300, "second-")
     processes.system(senders=2, concurrency=2)
 
