@@ -72,9 +72,11 @@ def limited_by(campaign: Campaign) -> str:
     if campaign.status != Campaign.Status.RUNNING:
         return ""
     bucket = throttle.limited_by(campaign.pk)
-    if bucket == "campaign" and _below_own_limit(campaign):
-        # Its bucket holds its share of the global rate, which is less than its own limit.
-        return "global_rate"
+    if bucket in ("global", "campaign"):
+        # Its campaign bucket holds its share of the global rate; when that share is its own
+        # limit, the global bucket is just as full, and which of the two refused last says
+        # nothing. What holds it back is then its own limit, otherwise the global rate.
+        return "global_rate" if _below_own_limit(campaign) else "campaign_rate"
     if bucket:
         return _BUCKETS.get(bucket, bucket)  # "domain:gmail.com" stays as it is
     hold = scheduler.held(campaign.pk) or ""
