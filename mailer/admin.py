@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from mailer.models import Delivery, PerformanceSettings, SmtpServer
+from mailer.models import Delivery, DomainThrottle, PerformanceSettings, SmtpServer
 
 
 @admin.register(SmtpServer)
@@ -18,6 +18,12 @@ class SmtpServerAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_enabled", "security"]
     search_fields = ["name", "host"]
+
+
+@admin.register(DomainThrottle)
+class DomainThrottleAdmin(admin.ModelAdmin):
+    list_display = ["domain", "rate_limit"]
+    search_fields = ["domain"]
 
 
 @admin.register(PerformanceSettings)

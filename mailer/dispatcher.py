@@ -244,17 +244,30 @@ def recover_abandoned_claims(campaign_id: int) -> int:
     return settled
 
 
+FINISH_SQL = """
+UPDATE campaigns_campaign
+SET status = 'finished', finished_at = now(), status_reason = ''
+WHERE id = %(campaign)s AND status = 'running'
+  AND NOT EXISTS (
+    SELECT 1 FROM mailer_delivery WHERE campaign_id = %(campaign)s AND status = 'pending'
+  )
+  AND NOT EXISTS (
+    SELECT 1 FROM mailer_delivery WHERE campaign_id = %(campaign)s AND status = 'sending'
+  )
+"""
+
+
 def finish_if_done(campaign_id: int) -> bool:
-    # Two lookups, one per partial index (pending, sending): a single `status IN (…)` would
-    # walk every row the campaign has already sent.
-    rows = Delivery.objects.filter(campaign_id=campaign_id)
-    if rows.filter(status=Delivery.Status.PENDING).exists():
-        return False
-    if rows.filter(status=Delivery.Status.SENDING).exists():
-        return False
-    done = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).update(
-        status=Campaign.Status.FINISHED, finished_at=timezone.now(), status_reason=""
-    )
+    """Mark a running campaign finished when none of its rows is pending or in flight.
+
+    One statement, so one snapshot: checked one after the other, a batch giving rows back
+    (sending -> pending) between the two checks would make both look empty. Each NOT EXISTS
+    uses its own partial index, where a single `status IN (...)` would walk every row the
+    campaign has already sent.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(FINISH_SQL, {"campaign": campaign_id})
+        done = cursor.rowcount
     if done:
         scheduler.deactivate(campaign_id)
         campaign = Campaign.objects.get(pk=campaign_id)

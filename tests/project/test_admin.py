@@ -16,6 +16,7 @@ CHANGELISTS = [
     "campaigns_template",
     "mailer_delivery",
     "mailer_smtpserver",
+    "mailer_domainthrottle",
 ]
 
 
@@ -68,3 +69,18 @@ def test_start_and_pause_actions_go_through_the_services(admin_client):
     admin_client.post(url, {"action": "pause", "_selected_action": [good.pk]})
     good.refresh_from_db()
     assert good.status == Campaign.Status.PAUSED
+
+
+def test_a_domain_throttle_is_added_in_the_admin_and_stored_lower_case(admin_client):
+    from mailer.models import DomainThrottle
+
+    response = admin_client.post(
+        reverse("admin:mailer_domainthrottle_add"), {"domain": "GMail.com ", "rate_limit": "50"}
+    )
+
+    assert response.status_code == 302
+    assert DomainThrottle.objects.get().domain == "gmail.com"
+    refused = admin_client.post(
+        reverse("admin:mailer_domainthrottle_add"), {"domain": "x.example", "rate_limit": "0"}
+    )
+    assert refused.status_code == 200 and "greater than or equal to 1" in refused.content.decode()
