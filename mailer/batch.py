@@ -311,17 +311,20 @@ class Batch:
         self.senders: dict[int, CampaignSender | None] = {}
         self.connections: dict[str, Connection] = {}
         self.journal = Journal(batch_id)
+        self.setup_seconds = 0.0
         # Rows sent whose results are not in the database yet: while there are any, the
         # journal must survive this batch for the dispatcher's recovery to read it.
         self.unrecorded = False
 
     def sender_for(self, campaign_id: int) -> CampaignSender | None:
         if campaign_id not in self.senders:
+            started = time.monotonic()
             campaign = Campaign.objects.select_related("template").filter(pk=campaign_id).first()
             running = campaign is not None and campaign.status == Campaign.Status.RUNNING
             self.senders[campaign_id] = (
                 CampaignSender(campaign, self.performance) if running and campaign else None
             )
+            self.setup_seconds += time.monotonic() - started
         return self.senders[campaign_id]
 
     def run(self) -> None:
@@ -337,10 +340,13 @@ class Batch:
                         continue
                     break  # nothing to do for a while: free the slot
                 began = time.monotonic()
+                self.setup_seconds = 0.0
                 sent = self.serve(pick)
-                charge = scheduler.Charge(
-                    pick.campaign_id, time.monotonic() - began, pick.estimate, sent
-                )
+                # Slot time is charged to the campaign served, except one-off set-up (loading
+                # and compiling the campaign, opening an SMTP connection): whichever campaign
+                # a fresh worker happens to serve first must not pay for the worker's start.
+                seconds = max(time.monotonic() - began - self.setup_seconds, 0.0)
+                charge = scheduler.Charge(pick.campaign_id, seconds, pick.estimate, sent)
                 if time.monotonic() >= next_renewal:
                     leases.renew(self.batch_id)
                     next_renewal = time.monotonic() + leases.RENEW_EVERY
@@ -416,8 +422,10 @@ class Batch:
     def connection(self, server: ServerConfig) -> Connection:
         connection_ = self.connections.get(server.key)
         if connection_ is None:
+            started = time.monotonic()
             connection_ = pool.acquire(server)
             self.connections[server.key] = connection_
+            self.setup_seconds += time.monotonic() - started
         return connection_
 
     def send_one(self, sender: CampaignSender, connection_: Connection, row: Claimed) -> Result:
