@@ -170,6 +170,8 @@ def prepared_content(campaign: Campaign) -> PreparedContent:
         layout=campaign.template.html if campaign.template else None,
         is_html=campaign.format == Campaign.Format.HTML,
     )
+    if len(_prepared) >= 64:  # a long-lived worker sees many campaigns over time
+        _prepared.pop(next(iter(_prepared)))
     _prepared[campaign.pk] = (campaign.updated_at, content)
     return content
 

@@ -109,6 +109,15 @@ def _classify(code: int, message: bytes | str) -> SendResult:
     return SendResult(outcome, _reply(code, message))
 
 
+def connect(config: ServerConfig) -> smtplib.SMTP:
+    """An SMTP session to the server: plain, or TLS from the start for security "tls"."""
+    if config.security == SmtpServer.Security.TLS:
+        return smtplib.SMTP_SSL(
+            config.host, config.port, timeout=config.timeout, context=ssl.create_default_context()
+        )
+    return smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+
+
 class Connection:
     """One SMTP session, reused for many messages."""
 
@@ -120,17 +129,9 @@ class Connection:
     def open(self) -> None:
         config = self.config
         try:
-            if config.security == SmtpServer.Security.TLS:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    config.host,
-                    config.port,
-                    timeout=config.timeout,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
-                if config.security == SmtpServer.Security.STARTTLS:
-                    smtp.starttls(context=ssl.create_default_context())
+            smtp = connect(config)
+            if config.security == SmtpServer.Security.STARTTLS:
+                smtp.starttls(context=ssl.create_default_context())
             smtp.ehlo_or_helo_if_needed()
             if config.username:
                 smtp.login(config.username, config.password)

@@ -6,7 +6,7 @@ import ssl
 from django.core.management.base import BaseCommand, CommandError
 
 from mailer.models import SmtpServer
-from mailer.smtp import ServerConfig
+from mailer.smtp import ServerConfig, connect
 
 
 class Command(BaseCommand):
@@ -44,15 +44,7 @@ class Command(BaseCommand):
     def check_server(self, config: ServerConfig) -> bool:
         self.stdout.write(f"{config.name} ({config.host}:{config.port}, {config.security}):")
         try:
-            if config.security == SmtpServer.Security.TLS:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    config.host,
-                    config.port,
-                    timeout=config.timeout,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+            smtp = connect(config)
         except (OSError, smtplib.SMTPException) as error:
             self.step(False, f"connect: {error}. Is the host and port right, and reachable?")
             return False
