@@ -1,5 +1,11 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from campaigns.models import Campaign, Template
 from campaigns.services import (
@@ -72,7 +78,16 @@ def send_test(modeladmin, request, queryset) -> None:
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "status", "progress_bar", "sent", "failed", "total", "started_at"]
+    list_display = [
+        "name",
+        "status",
+        "progress_bar",
+        "sent",
+        "failed",
+        "total",
+        "started_at",
+        "report_link",
+    ]
     list_filter = ["status", "lists"]
     search_fields = ["name", "subject"]
     filter_horizontal = ["lists"]
@@ -108,6 +123,85 @@ class CampaignAdmin(admin.ModelAdmin):
         ),
     ]
 
+    list_display_links = ["name"]
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+
+    def get_urls(self):
+        report = self.admin_site.admin_view(self.report_view)
+        act = self.admin_site.admin_view(require_POST(self.act_view))
+        return [
+            path("<int:campaign_id>/report/", report, name="campaigns_campaign_report"),
+            path("<int:campaign_id>/act/<str:action>/", act, name="campaigns_campaign_act"),
+            *super().get_urls(),
+        ]
+
+    def report_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
+        """Progress, messages per minute, outcomes, grouped error replies, and actions."""
+        from mailer import monitor
+
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        status = monitor.campaign_status(campaign)
+        minutes = monitor.campaign_minutes(campaign.pk)
+        peak = max((n for _, n in minutes), default=0)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Campaign: {campaign.name}",
+            "opts": self.model._meta,
+            "campaign": campaign,
+            "status": status,
+            "outcomes": monitor.campaign_outcomes(campaign.pk),
+            "errors": monitor.campaign_error_replies(campaign.pk),
+            "minutes": [
+                {"minute": m, "sent": n, "height": round(100 * n / peak) if peak else 0}
+                for m, n in minutes
+            ],
+            "peak": peak,
+            "actions": self.available_actions(campaign),
+            "can_change": self.has_change_permission(request, campaign),
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/report.html", context)
+
+    ACTIONS = {
+        "start": (campaign_start, "Started", {Campaign.Status.DRAFT}),
+        "pause": (campaign_pause, "Paused", {Campaign.Status.RUNNING, Campaign.Status.SCHEDULED}),
+        "resume": (campaign_resume, "Resumed", {Campaign.Status.PAUSED}),
+        "cancel": (
+            campaign_cancel,
+            "Cancelled",
+            {
+                Campaign.Status.DRAFT,
+                Campaign.Status.SCHEDULED,
+                Campaign.Status.RUNNING,
+                Campaign.Status.PAUSED,
+            },
+        ),
+    }
+
+    def available_actions(self, campaign: Campaign) -> list[str]:
+        return [name for name, (_, _, states) in self.ACTIONS.items() if campaign.status in states]
+
+    def act_view(self, request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        back = reverse("admin:campaigns_campaign_report", args=[campaign.pk])
+        if action == "test":
+            send_test(self, request, Campaign.objects.filter(pk=campaign.pk))
+            return redirect(back)
+        if action not in self.ACTIONS:
+            self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
+            return redirect(back)
+        service, verb, _ = self.ACTIONS[action]
+        try:
+            service(campaign=campaign)
+        except CampaignError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            self.message_user(request, f"{verb} {campaign.name}.", messages.SUCCESS)
+        return redirect(back)
+
     @admin.display(description="progress")
     def progress_bar(self, obj: Campaign) -> str:
         percent = round(obj.progress * 100)
@@ -117,4 +211,10 @@ class CampaignAdmin(admin.ModelAdmin):
             percent,
             obj.sent + obj.failed,
             obj.total,
+        )
+
+    @admin.display(description="report")
+    def report_link(self, obj: Campaign) -> str:
+        return format_html(
+            '<a href="{}">report</a>', reverse("admin:campaigns_campaign_report", args=[obj.pk])
         )

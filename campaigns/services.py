@@ -87,7 +87,10 @@ def _stop_serving(campaign: Campaign) -> None:
     scheduler.deactivate(campaign.pk)
 
 
-def campaign_pause(*, campaign: Campaign, reason: str = "paused by a user") -> Campaign:
+USER_PAUSE = "paused by a user"
+
+
+def campaign_pause(*, campaign: Campaign, reason: str = USER_PAUSE) -> Campaign:
     campaign = _set_status(campaign, Campaign.Status.PAUSED, reason=reason)
     _stop_serving(campaign)
     log.info("campaign paused", extra={"campaign_id": campaign.pk, "reason": reason})

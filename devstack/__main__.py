@@ -55,6 +55,7 @@ def load_or_create_secrets(path: Path) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ADMIN_PASSWORD": secrets.token_urlsafe(12),
         "FLOWER_PASSWORD": secrets.token_urlsafe(12),
+        "METRICS_TOKEN": secrets.token_urlsafe(24),
     }
     changed = False
     for key, value in defaults.items():
@@ -81,6 +82,7 @@ def dev_environment(state: Path) -> dict[str, str]:
         "SMTP_URL": f"smtp://127.0.0.1:{PORTS['smtp']}",
         "DEFAULT_FROM_EMAIL": "Demo Shop <news@demo.example>",
         "FLOWER_BASIC_AUTH": f"admin:{keys['FLOWER_PASSWORD']}",
+        "METRICS_TOKEN": keys["METRICS_TOKEN"],
         "DJANGO_SUPERUSER_PASSWORD": keys["ADMIN_PASSWORD"],
         "STATIC_ROOT": str(state / "static"),
         "LOG_FORMAT": "logfmt",
@@ -225,6 +227,8 @@ def cmd_up(_args: argparse.Namespace) -> int:
         f"""
 The mail sender is up.
   Admin:    http://127.0.0.1:{PORTS["web"]}/admin/   user admin, password {keys["ADMIN_PASSWORD"]}
+  Sending:  http://127.0.0.1:{PORTS["web"]}/admin/status/   (what each campaign does, and why)
+  Metrics:  http://127.0.0.1:{PORTS["web"]}/metrics   Authorization: Bearer {keys["METRICS_TOKEN"]}
   Flower:   http://127.0.0.1:{PORTS["flower"]}/   user admin, password {keys["FLOWER_PASSWORD"]}
   Mailbox:  http://127.0.0.1:{PORTS["mailbox"]}/   (every message the demo sends lands here)
   Status:   ./dev status        Stop: ./dev down        Logs: {state / "run"}/*.log

@@ -1,7 +1,12 @@
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.validators import MinValueValidator
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
+from mailer import heartbeats
+from mailer.batch import SETTINGS_EVERY
 from mailer.models import Delivery, DomainThrottle, PerformanceSettings, SmtpServer
 
 
@@ -26,9 +31,46 @@ class DomainThrottleAdmin(admin.ModelAdmin):
     search_fields = ["domain"]
 
 
+class PerformanceSettingsForm(forms.ModelForm):
+    class Meta:
+        model = PerformanceSettings
+        fields = [
+            "max_running_campaigns",
+            "message_rate",
+            "default_campaign_rate",
+            "batch_size",
+            "max_send_errors",
+            "max_attempts",
+            "retry_delay",
+        ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The form's own "greater than or equal to 0" check would answer a negative number
+        # before the model's validators, which say what the value means and what to enter.
+        for field in self.fields.values():
+            field.validators = [
+                v
+                for v in field.validators
+                if not (isinstance(v, MinValueValidator) and v.limit_value == 0)
+            ]
+            if isinstance(field, forms.IntegerField):
+                field.min_value = None
+                field.widget.attrs["min"] = 1
+
+
 @admin.register(PerformanceSettings)
 class PerformanceSettingsAdmin(admin.ModelAdmin):
-    """One row: the changelist goes straight to its form."""
+    """One row: the changelist goes straight to its form, with the deployment's figures."""
+
+    form = PerformanceSettingsForm
+    change_form_template = "admin/mailer/performancesettings/change_form.html"
+    fieldsets = [
+        ("Campaigns at once", {"fields": ["max_running_campaigns"]}),
+        ("Rates", {"fields": ["message_rate", "default_campaign_rate"]}),
+        ("Work", {"fields": ["batch_size"]}),
+        ("Errors and retries", {"fields": ["max_send_errors", "max_attempts", "retry_delay"]}),
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -39,6 +81,30 @@ class PerformanceSettingsAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         PerformanceSettings.load()
         return HttpResponseRedirect(reverse("admin:mailer_performancesettings_change", args=[1]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        online = heartbeats.workers_online()
+        senders = [w for w in online if "send" in w["queues"]]
+        deployment = {
+            "worker_slots": sum(w["concurrency"] for w in senders),
+            "send_workers": len(senders),
+            "workers": len(online),
+            "db_pool_max_size": settings.DB_POOL_MAX_SIZE,
+            "settings_every": SETTINGS_EVERY,
+            "domain_throttles": DomainThrottle.objects.count(),
+            "smtp_servers": SmtpServer.objects.filter(is_enabled=True).count(),
+        }
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "deployment": deployment}
+        )
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        messages.info(
+            request,
+            f"Running workers use these values within {SETTINGS_EVERY:g} seconds; no restart "
+            "is needed.",
+        )
 
 
 @admin.register(Delivery)

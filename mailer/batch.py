@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,10 +27,10 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.rendering import PreparedContent
-from mailer import heartbeats, leases, monitor, scheduler, throttle
+from mailer import events, heartbeats, leases, monitor, scheduler, throttle
 from mailer.journal import Journal
 from mailer.message import build_message, encode_address, format_sender, message_id
-from mailer.models import Delivery, DomainThrottle, PerformanceSettings
+from mailer.models import BATCH_TURN_SECONDS, Delivery, DomainThrottle, PerformanceSettings
 from mailer.redis_store import get_redis, key
 from mailer.smtp import (
     Connection,
@@ -45,10 +46,14 @@ log = logging.getLogger(__name__)
 
 # A batch ends after this long and the dispatcher starts another: tasks stay short enough
 # for Celery's time limits and for a worker to shut down promptly.
-MAX_BATCH_SECONDS = 20
+MAX_BATCH_SECONDS = BATCH_TURN_SECONDS
 # With every campaign on hold, a batch waits up to this long for the first to be free again;
 # longer, it ends and frees its slot.
 MAX_SLEEP = 1.0
+# Replies that the project wrote itself, not an SMTP server, start with this.
+NOT_SENT = "not sent: "
+# Spread of the wake-ups of idle slots, in seconds.
+IDLE_JITTER = 0.02
 # Consecutive failures to reach a campaign's SMTP server before the campaign pauses.
 MAX_SERVER_FAILURES = 5
 
@@ -75,6 +80,7 @@ WITH claimed AS (
         SELECT id FROM mailer_delivery
         WHERE campaign_id = %(campaign)s AND status = 'pending'
           AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+          AND split_part(email, '@', 2) <> ALL(%(skip_domains)s::text[])
           AND EXISTS (
             SELECT 1 FROM campaigns_campaign WHERE id = %(campaign)s AND status = 'running'
           )
@@ -91,11 +97,23 @@ ORDER BY c.id
 """
 
 
-def claim(*, campaign_id: int, batch_id: str, limit: int) -> list[Claimed]:
-    """Take up to `limit` due pending rows; SKIP LOCKED means two batches never share a row."""
+def claim(
+    *, campaign_id: int, batch_id: str, limit: int, skip_domains: list[str] | None = None
+) -> list[Claimed]:
+    """Take up to `limit` due pending rows; SKIP LOCKED means two batches never share a row.
+
+    Rows to `skip_domains` (domains whose throttle is empty now) stay where they are, so
+    that a throttled domain does not hold back the rest of the campaign.
+    """
+    params: dict[str, Any] = {
+        "batch": batch_id,
+        "campaign": campaign_id,
+        "limit": limit,
+        "skip_domains": skip_domains or [],
+    }
     # One statement, so one implicit transaction: no BEGIN and COMMIT round trips.
     with connection.cursor() as cursor:
-        cursor.execute(CLAIM_SQL, {"batch": batch_id, "campaign": campaign_id, "limit": limit})
+        cursor.execute(CLAIM_SQL, params)
         rows = cursor.fetchall()
     # Django's psycopg setup hands jsonb back as text, for JSONField to decode.
     return [
@@ -176,14 +194,18 @@ def prepared_content(campaign: Campaign) -> PreparedContent:
     return content
 
 
+# Settings edited in the admin reach running batches within this many seconds (the live
+# rates reach them sooner, through Redis, on the dispatcher's next tick).
+SETTINGS_EVERY = 2.0
+
 _domain_rates: tuple[float, dict[str, int]] = (0.0, {})
 
 
 def domain_rates() -> dict[str, int]:
-    """Domain throttles, re-read at most every few seconds (the live rates come from Redis)."""
+    """Domain throttles, re-read at most every SETTINGS_EVERY seconds."""
     global _domain_rates
     loaded_at, rates = _domain_rates
-    if time.monotonic() - loaded_at > 5:
+    if time.monotonic() - loaded_at > SETTINGS_EVERY:
         rates = dict(DomainThrottle.objects.values_list("domain", "rate_limit"))
         _domain_rates = (time.monotonic(), rates)
     return rates
@@ -218,7 +240,7 @@ def pause_campaign(campaign_id: int, reason: str) -> None:
         campaign_pause(campaign=campaign, reason=reason)
     except CampaignError:
         return  # somebody paused or cancelled it meanwhile
-    log.warning("campaign paused by errors", extra={"campaign_id": campaign_id, "reason": reason})
+    events.warn("campaign paused", reason, campaign_id=campaign_id)
 
 
 class CampaignSender:
@@ -235,6 +257,13 @@ class CampaignSender:
         self.boundary = f"=_{uuid.uuid4().hex}"
         self.context_campaign = {"id": campaign.pk, "name": campaign.name}
         self.server: ServerConfig = choose_server(campaign.smtp_server_id)
+        # How many rows to claim next. A campaign held to its rate gets only a few tokens per
+        # chunk (a tenth of a second's worth); claiming a full chunk and handing most of it
+        # back each time cost two large UPDATEs per few messages. So after a rate limit
+        # stopped a chunk, the next claim asks for about what was granted.
+        self.claim_hint = performance.batch_size
+        # Domains whose throttle refused this batch, until when (time.monotonic()).
+        self.throttled_domains: dict[str, float] = {}
         self.throttle = throttle.Throttle(
             campaign_id=campaign.pk,
             campaign_rate=campaign.rate_limit or performance.default_campaign_rate,
@@ -307,6 +336,7 @@ class Batch:
         self.counts = {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "given_back": 0}
         self.per_campaign: dict[int, int] = {}
         self.performance = PerformanceSettings.load()
+        self.settings_loaded = time.monotonic()
         self.scheduler = scheduler.Scheduler(
             chunk=self.performance.batch_size, burst=throttle.BURST_SECONDS
         )
@@ -317,6 +347,19 @@ class Batch:
         # Rows sent whose results are not in the database yet: while there are any, the
         # journal must survive this batch for the dispatcher's recovery to read it.
         self.unrecorded = False
+
+    def refresh_settings(self) -> None:
+        """Pick up what was changed under Settings → Performance while this batch runs."""
+        if time.monotonic() - self.settings_loaded < SETTINGS_EVERY:
+            return
+        self.performance = PerformanceSettings.load()
+        self.settings_loaded = time.monotonic()
+        self.scheduler.chunk = self.performance.batch_size
+        rates = domain_rates()
+        for sender in self.senders.values():
+            if sender is not None:
+                sender.performance = self.performance
+                sender.throttle.domain_rates = rates
 
     def sender_for(self, campaign_id: int) -> CampaignSender | None:
         if campaign_id not in self.senders:
@@ -334,11 +377,14 @@ class Batch:
         next_renewal = time.monotonic() + leases.RENEW_EVERY
         try:
             while time.monotonic() - self.started < MAX_BATCH_SECONDS:
+                self.refresh_settings()
                 pick = self.scheduler.pick(charge)
                 charge = None
                 if pick.campaign_id is None:
                     if 0 < pick.wait <= MAX_SLEEP:
-                        time.sleep(pick.wait)
+                        # Idle slots would all wake at the instant a hold ends, and all but
+                        # one find it taken: spread them over a few milliseconds.
+                        time.sleep(pick.wait + random.uniform(0, IDLE_JITTER))  # noqa: S311
                         continue
                     break  # nothing to do for a while: free the slot
                 began = time.monotonic()
@@ -367,19 +413,48 @@ class Batch:
         if sender is None:
             scheduler.deactivate(campaign_id)
             return 0
-        rows = claim(campaign_id=campaign_id, batch_id=self.batch_id, limit=pick.chunk)
+        now = time.monotonic()
+        rows = claim(
+            campaign_id=campaign_id,
+            batch_id=self.batch_id,
+            limit=max(min(pick.chunk, sender.claim_hint), 1),
+            skip_domains=[d for d, until in sender.throttled_domains.items() if until > now],
+        )
         self.counts["claimed"] += len(rows)
         if not rows:
+            skipped = [until for until in sender.throttled_domains.values() if until > now]
+            if skipped:
+                # What is left goes to throttled domains: come back when the first is free.
+                scheduler.hold(campaign_id, min(skipped) - now, "limited by domain throttles")
+                sender.throttled_domains.clear()
+                return 0
             # Nothing due (done, paused meanwhile, or only retries for later): stop serving it
             # until the dispatcher lists it again, which it does once rows are due.
             scheduler.deactivate(campaign_id)
             return 0
         grant = sender.throttle.acquire([row.domain for row in rows])
+        stopped = grant.stopped_at < len(rows)  # a shared bucket ran out (not just a domain)
+        if stopped:
+            sender.claim_hint = len(grant.positions) + 1
+        else:
+            sender.claim_hint = min(sender.claim_hint * 2, pick.chunk)
+        granted = set(grant.positions)
+        refused_domains = {
+            row.domain for i, row in enumerate(rows[: grant.stopped_at]) if i not in granted
+        }
+        for domain in refused_domains:
+            # Its next token is due in about this long: claim other domains' rows meanwhile.
+            sender.throttled_domains[domain] = now + max(grant.wait, throttle.BURST_SECONDS / 2)
         if grant.limited_by:
             throttle.note_limited(campaign_id, grant.limited_by)
-            # Serve other campaigns until this one's tokens are due.
-            scheduler.hold(campaign_id, max(grant.wait, 0.001), f"limited by {grant.limited_by}")
-        granted = set(grant.positions)
+        if stopped:
+            # Serve other campaigns until this one's tokens are due. When its own rate ran
+            # out, wait for half a burst of tokens rather than the next single one: otherwise
+            # every free slot in the system wakes for each token, and most of them claim rows
+            # only to hand them back (hundreds of claims a second for a few dozen messages).
+            # Half the burst is taken before the bucket fills, so no token is wasted.
+            wait = max(grant.wait, throttle.BURST_SECONDS / 2)
+            scheduler.hold(campaign_id, wait, f"limited by {grant.limited_by}")
         to_send = [rows[i] for i in sorted(granted)]
         self.counts["given_back"] += give_back(
             batch_id=self.batch_id,
@@ -411,6 +486,15 @@ class Batch:
         finally:
             record(campaign_id=campaign_id, batch_id=self.batch_id, results=results)
             self.unrecorded = False
+            monitor.note_server_replies(
+                sender.server.key,
+                sent=sum(1 for r in results if r.status == Delivery.Status.SENT),
+                errors=[
+                    r.reply
+                    for r in results
+                    if r.status != Delivery.Status.SENT and not r.reply.startswith(NOT_SENT)
+                ],
+            )
         sent = 0
         for r in results:
             self.counts[{"sent": "sent", "failed": "failed", "pending": "retry"}[r.status]] += 1
@@ -432,7 +516,7 @@ class Batch:
 
     def send_one(self, sender: CampaignSender, connection_: Connection, row: Claimed) -> Result:
         if not row.enabled:
-            return Result(row.id, Delivery.Status.FAILED, "not sent: subscriber blocklisted")
+            return Result(row.id, Delivery.Status.FAILED, f"{NOT_SENT}subscriber blocklisted")
         sent = connection_.send(sender.envelope_from, row.email, sender.message(row))
         if sent.outcome == Outcome.SENT:
             self.journal.note_sent(row.id)
@@ -454,6 +538,9 @@ class Batch:
         self.senders[campaign_id] = None
 
     def server_failed(self, campaign_id: int, error: ServerUnavailable) -> None:
+        sender = self.senders[campaign_id]
+        if sender is not None:
+            monitor.note_server_replies(sender.server.key, sent=0, errors=[str(error)])
         if error.authentication:
             pause_campaign(campaign_id, f"paused: {error}")
             self.senders[campaign_id] = None
@@ -470,7 +557,10 @@ class Batch:
             return
         # Back off 2, 4, 8, 16 s before a batch tries this campaign's server again.
         scheduler.hold(campaign_id, 2**failures, f"SMTP server unavailable: {error}")
-        log.warning(
+        events.warn(
             "smtp server unavailable",
-            extra={"campaign_id": campaign_id, "failures": failures, "error": str(error)},
+            f"Campaign {campaign_id} could not reach its SMTP server ({failures} of "
+            f"{MAX_SERVER_FAILURES} attempts before it pauses): {error}",
+            campaign_id=campaign_id,
+            failures=failures,
         )

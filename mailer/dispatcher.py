@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from mailer import heartbeats, journal, leases, scheduler, throttle
+from mailer import events, heartbeats, journal, leases, scheduler, throttle
 from mailer.models import Delivery, DomainThrottle, PerformanceSettings, SmtpServer
 from mailer.redis_store import get_redis, key
 from mailer.smtp import ServerConfig
@@ -114,14 +114,23 @@ def fill_slots() -> int:
     """Enqueue batches until `slots_wanted` are in flight; returns how many were added."""
     from mailer.tasks import send_batch
 
-    if not scheduler.active_campaigns():
+    active = scheduler.active_campaigns()
+    if not active:
         return 0
     missing = slots_wanted() - len(leases.live())
-    for _ in range(max(missing, 0)):
+    if missing <= 0:
+        return 0
+    # A batch serves whichever of these the scheduler picks, chunk by chunk; they are named
+    # in its arguments so that Flower and the logs show what a batch was for.
+    serving = [
+        f"{pk}: {name}"
+        for pk, name in Campaign.objects.filter(pk__in=active).values_list("pk", "name")
+    ]
+    for _ in range(missing):
         batch_id = str(uuid.uuid4())
         leases.grant(batch_id)
-        send_batch.apply_async(kwargs={"batch_id": batch_id})
-    return max(missing, 0)
+        send_batch.apply_async(kwargs={"batch_id": batch_id, "campaigns": serving})
+    return missing
 
 
 def admit_due_campaigns(performance: PerformanceSettings) -> None:
@@ -143,14 +152,14 @@ def admit_due_campaigns(performance: PerformanceSettings) -> None:
                 status_reason=reason
             )
         if not campaign.status_reason.startswith(SLOT_REASON):
-            log.warning(
+            events.warn(
                 "campaign held back",
-                extra={
-                    "campaign_id": campaign.pk,
-                    "limited_by": "running_slots",
-                    "running": running,
-                    "max_running_campaigns": performance.max_running_campaigns,
-                },
+                f"{campaign.name} waits for a running slot: {running} of "
+                f"{performance.max_running_campaigns} in use.",
+                campaign_id=campaign.pk,
+                limited_by="running_slots",
+                running=running,
+                max_running_campaigns=performance.max_running_campaigns,
             )
 
 
@@ -232,14 +241,14 @@ def recover_abandoned_claims(campaign_id: int) -> int:
                 Campaign.objects.filter(pk=campaign_id).update(sent=F("sent") + sent)
         journal.discard(batch_id)
         settled += sent + returned
-        log.warning(
+        events.warn(
             "stale claims recovered",
-            extra={
-                "campaign_id": campaign_id,
-                "batch_id": batch_id,
-                "sent": sent,
-                "returned": returned,
-            },
+            f"A batch of campaign {campaign_id} stopped without finishing (its worker died): "
+            f"{sent} recipients recorded as sent from its journal, {returned} back to pending.",
+            campaign_id=campaign_id,
+            batch_id=batch_id,
+            sent=sent,
+            returned=returned,
         )
     return settled
 

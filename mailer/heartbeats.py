@@ -11,6 +11,7 @@ expiring after HEARTBEAT_TTL seconds without a refresh:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +19,8 @@ import socket
 import threading
 import time
 from typing import Any
+
+import psutil
 
 from mailer.redis_store import get_redis, key, text
 
@@ -89,6 +92,42 @@ def processes_alive(idents: list[str]) -> dict[str, bool]:
 _worker_beat: _Beat | None = None
 
 
+class _Usage:
+    """Memory and CPU of a worker: its own process and its pool's children together."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.last: tuple[float, float] | None = None
+
+    def sample(self) -> dict[str, Any]:
+        processes = [self.process]
+        with contextlib.suppress(psutil.Error):  # the worker is shutting down
+            processes += self.process.children()
+        rss, cpu_seconds, children = 0, 0.0, []
+        for process in processes:
+            try:
+                with process.oneshot():
+                    rss += process.memory_info().rss
+                    times = process.cpu_times()
+                    cpu_seconds += times.user + times.system
+            except psutil.Error:
+                continue  # a child that just exited
+            if process is not self.process:
+                children.append(process.pid)
+        now = time.monotonic()
+        # CPU as a share of one core since the previous beat (children that exited in
+        # between take their time with them, so this can read a little low, never high).
+        cpu = None
+        if self.last is not None and now > self.last[0]:
+            cpu = max(cpu_seconds - self.last[1], 0.0) / (now - self.last[0]) * 100
+        self.last = (now, cpu_seconds)
+        return {
+            "rss_bytes": rss,
+            "cpu_percent": round(cpu, 1) if cpu is not None else None,
+            "children": children,
+        }
+
+
 def start_worker_heartbeat(
     *, hostname: str, queues: list[str], concurrency: int, pool: str
 ) -> None:
@@ -103,10 +142,12 @@ def start_worker_heartbeat(
         "started_at": time.time(),
     }
     name = _worker_key(hostname)
+    usage = _Usage()
 
     def write() -> None:
+        current = {**record, **usage.sample(), "seen_at": time.time()}
         pipe = get_redis().pipeline(transaction=False)
-        pipe.set(name, json.dumps({**record, "seen_at": time.time()}), ex=HEARTBEAT_TTL)
+        pipe.set(name, json.dumps(current), ex=HEARTBEAT_TTL)
         pipe.sadd(workers_set(), hostname)
         pipe.execute()
 

@@ -61,6 +61,11 @@ def release(batch_id: str) -> None:
 
 def live() -> set[str]:
     """Batch ids with a live lease; lapsed ones and those of dead processes are dropped."""
+    return set(live_owners())
+
+
+def live_owners() -> dict[str, str | None]:
+    """Live batches and the process running each (None: still queued)."""
     client = get_redis()
     now = _server_time()
     pipe = client.pipeline()
@@ -79,4 +84,4 @@ def live() -> set[str]:
             pipe.zrem(_key(), *dead)
         pipe.hdel(_owners_key(), *dead, *stale_owner_entries)
         pipe.execute()
-    return alive - dead
+    return {b: owners.get(b) for b in alive - dead}

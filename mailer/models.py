@@ -56,51 +56,79 @@ class SmtpServer(models.Model):
         return f"{self.name} ({self.host}:{self.port})"
 
 
+# A batch is one worker slot's turn of sending, cut off after this many seconds (mailer.batch).
+BATCH_TURN_SECONDS = 20
+# Retries of one recipient must end within this long, or a campaign never finishes.
+LONGEST_RETRY_SPAN = 3 * 86400
+
+_RATE_MIN = MinValueValidator(
+    1, "A rate is at least 1 message per second. To remove the limit, leave the field empty."
+)
+
+
 class PerformanceSettings(models.Model):
     """The single row of live engine settings (Settings → Performance in the admin)."""
 
     max_running_campaigns = models.PositiveSmallIntegerField(
         default=3,
-        validators=[MinValueValidator(1)],
-        help_text="How many campaigns may send at once; the others wait for a slot, with the "
-        "reason shown. 2 to 5 is typical.",
+        validators=[
+            MinValueValidator(
+                1,
+                "At least one campaign must be able to run. To stop sending, pause the "
+                "campaigns instead.",
+            )
+        ],
+        help_text="How many campaigns may send at once; the others wait for a running slot, "
+        "with the reason on the status page. Running campaigns share the worker slots and "
+        "the global rate by weight. 2 to 5 is typical.",
     )
     message_rate = models.PositiveIntegerField(
         "global message rate",
         null=True,
         blank=True,
-        validators=[MinValueValidator(1)],
-        help_text="Most messages per second across every worker and campaign. Empty: no limit.",
+        validators=[_RATE_MIN],
+        help_text="Most messages per second across every worker and campaign, e.g. what "
+        "your provider or IP reputation allows. Empty: no limit beyond what the workers "
+        "and SMTP servers manage.",
     )
     default_campaign_rate = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1)],
-        help_text="Messages per second for campaigns that set no rate of their own. Empty: "
-        "no limit.",
+        validators=[_RATE_MIN],
+        help_text="Messages per second for campaigns that set no rate of their own; at most "
+        "the global rate. Empty: no limit of their own.",
     )
     batch_size = models.PositiveIntegerField(
         default=50,
-        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        validators=[
+            MinValueValidator(1, "A batch size is at least 1 recipient."),
+            MaxValueValidator(1000, "At most 1000 recipients per chunk."),
+        ],
         help_text="Recipients a worker claims, sends and records at a time, and the unit in "
         "which campaigns share the workers. Smaller: fairer sharing and quicker pause; "
-        "larger: less database work per message. 20 to 100 is typical.",
+        "larger: less database work per message. 20 to 100 is typical; at most what a "
+        f"{BATCH_TURN_SECONDS}-second batch can send at the global rate.",
     )
     max_send_errors = models.PositiveIntegerField(
         default=100,
-        validators=[MinValueValidator(1)],
-        help_text="Failed sends within ten minutes after which a campaign pauses itself.",
+        validators=[MinValueValidator(1, "At least 1 error.")],
+        help_text="Failed sends within ten minutes after which a campaign pauses itself, with "
+        "the last reply as the reason. Around 1% of a typical campaign, e.g. 100.",
     )
     max_attempts = models.PositiveSmallIntegerField(
         default=5,
-        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        validators=[
+            MinValueValidator(1, "At least 1 attempt."),
+            MaxValueValidator(20, "At most 20 attempts."),
+        ],
         help_text="Attempts per recipient on temporary failures (4xx, dropped connections) "
-        "before the recipient is marked failed.",
+        "before the recipient is marked failed. 3 to 6 is typical.",
     )
     retry_delay = models.PositiveIntegerField(
         default=60,
-        validators=[MinValueValidator(1)],
-        help_text="Seconds before the first retry; each further retry waits twice as long.",
+        validators=[MinValueValidator(1, "At least 1 second.")],
+        help_text="Seconds before the first retry; each further retry waits twice as long "
+        "(60 s and 5 attempts: retries after 1, 2, 4 and 8 minutes).",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -115,6 +143,36 @@ class PerformanceSettings(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.pk = 1
         super().save(*args, **kwargs)
+
+    def retry_span(self) -> int:
+        """Seconds from a recipient's first attempt to its last."""
+        return self.retry_delay * (2 ** (self.max_attempts - 1) - 1)
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        rate, default = self.message_rate, self.default_campaign_rate
+        if rate and default and default > rate:
+            errors["default_campaign_rate"] = (
+                f"The default campaign rate ({default}/s) is above the global rate ({rate}/s), "
+                "which no campaign can exceed. Lower it, or raise the global rate."
+            )
+        slowest = min(r for r in (rate, default, 10**9) if r)
+        if self.batch_size and self.batch_size > slowest * BATCH_TURN_SECONDS:
+            errors["batch_size"] = (
+                f"At {slowest} messages/s a batch sends at most {slowest * BATCH_TURN_SECONDS} "
+                f"messages in its {BATCH_TURN_SECONDS}-second turn, so a chunk of "
+                f"{self.batch_size} would be claimed and mostly handed back each time. Use "
+                f"{slowest * BATCH_TURN_SECONDS} or less, or raise the rates."
+            )
+        if self.retry_delay and self.max_attempts and self.retry_span() > LONGEST_RETRY_SPAN:
+            errors["retry_delay"] = (
+                f"With {self.max_attempts} attempts, retries would go on for "
+                f"{self.retry_span() // 3600} hours and a campaign could not finish for that "
+                f"long; keep it within {LONGEST_RETRY_SPAN // 3600} hours by lowering the "
+                "retry delay or the number of attempts."
+            )
+        if errors:
+            raise ValidationError(errors)
 
     @classmethod
     def load(cls) -> PerformanceSettings:

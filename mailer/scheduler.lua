@@ -74,11 +74,20 @@ end
 -- Chunk size: what the campaign's tightest live rate releases at once, at most ARGV[5].
 local chunk = tonumber(ARGV[5])
 local burst = tonumber(ARGV[6])
+local bound = nil
 for _, field in ipairs({'global', 'campaign:' .. best}) do
   local rate = tonumber(redis.call('HGET', limits, field) or '0') or 0
-  if rate > 0 then
-    chunk = math.min(chunk, math.max(1, math.floor(rate * burst)))
+  if rate > 0 and math.max(1, math.floor(rate * burst)) < chunk then
+    chunk = math.max(1, math.floor(rate * burst))
+    bound = rate
   end
+end
+if bound ~= nil then
+  -- The rate releases a chunk only every chunk / rate seconds: keep the other slots off the
+  -- campaign for half that long, or every idle slot would wake for each token and most
+  -- would claim rows only to hand them back. Half, so that the bucket never fills up and
+  -- no token goes unused.
+  redis.call('ZADD', holds, now + 0.5 * chunk / bound, best)
 end
 
 local per_message = tonumber(redis.call('HGET', spm, best) or DEFAULT_SPM)

@@ -77,6 +77,61 @@ def choose_server(smtp_server_id: int | None) -> ServerConfig:
     return random.choices(servers, weights=[s.weight for s in servers])[0]  # noqa: S311
 
 
+@dataclass(frozen=True)
+class CheckStep:
+    ok: bool
+    text: str
+
+
+def check_server(config: ServerConfig) -> list[CheckStep]:
+    """Connect, EHLO, STARTTLS and log in, step by step; stops at the first step that fails.
+
+    Each failed step says what to check (used by `check_smtp` and the status page's button).
+    """
+    steps: list[CheckStep] = []
+    try:
+        smtp = connect(config)
+    except (OSError, smtplib.SMTPException) as error:
+        return [CheckStep(False, f"connect: {error}. Is the host and port right, and reachable?")]
+    try:
+        steps.append(CheckStep(True, "connected"))
+        code, reply = smtp.ehlo()
+        if code != 250:
+            steps.append(CheckStep(False, f"EHLO: {code} {reply.decode(errors='replace')}"))
+            return steps
+        extensions = ", ".join(sorted(smtp.esmtp_features)) or "none"
+        steps.append(CheckStep(True, f"EHLO: extensions {extensions}"))
+        if config.security == SmtpServer.Security.STARTTLS:
+            try:
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+                steps.append(CheckStep(True, "STARTTLS"))
+            except (OSError, smtplib.SMTPException) as error:
+                steps.append(CheckStep(False, f"STARTTLS: {error}. Try security 'TLS' or 'none'."))
+                return steps
+        if config.username:
+            try:
+                smtp.login(config.username, config.password)
+                steps.append(CheckStep(True, f"logged in as {config.username!r}"))
+            except smtplib.SMTPException as error:
+                steps.append(
+                    CheckStep(
+                        False,
+                        f"login as {config.username!r}: {error}. Check the user name and the "
+                        "environment variable named in the server's password variable.",
+                    )
+                )
+        return steps
+    except (OSError, smtplib.SMTPException) as error:
+        steps.append(CheckStep(False, f"the server closed the session: {error}"))
+        return steps
+    finally:
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+
 class Outcome(enum.StrEnum):
     SENT = "sent"
     # Try this recipient again later: 4xx replies, dropped connections, timeouts.

@@ -15,9 +15,13 @@ def dispatch_tick() -> None:
 
 
 @shared_task(name="mailer.tasks.send_batch", ignore_result=True)
-def send_batch(*, batch_id: str) -> dict:
+def send_batch(*, batch_id: str, campaigns: list[str] | None = None) -> dict:
     """One send slot's turn (up to 20 s, chunks of whichever campaigns are due), then the
-    next batch is queued so that the slot stays busy."""
+    next batch is queued so that the slot stays busy.
+
+    `campaigns` names the campaigns running when the batch was queued, for Flower and the
+    logs; the batch serves whichever of them are due, and its result counts per campaign.
+    """
     summary = batch.run_batch(batch_id=batch_id)
     if dispatcher.fill_slots() == 0 and not summary["campaigns"]:
         # Nothing was sent: campaigns may be done; let the dispatcher look now rather than

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from mailer import events
 from mailer.redis_store import get_redis, key, text
 
 # How many seconds of messages a full bucket may release at once. Small, so that a measured
@@ -191,9 +192,32 @@ def _limited_key(campaign_id: int) -> str:
     return key("limited", campaign_id)
 
 
+_LIMIT_NAMES = {
+    "global": "the global message rate",
+    "campaign": "its rate limit",
+    "server": "its SMTP server's rate limit",
+}
+
+
+# A campaign held back by a limit is reported among the status page's warnings once in this
+# long (its status says so all the time).
+LIMIT_EVENT_EVERY = 300
+
+
 def note_limited(campaign_id: int, limited_by: str) -> None:
     """Remember for a few seconds which bucket last held a campaign back (for its status)."""
-    get_redis().set(_limited_key(campaign_id), limited_by, ex=3)
+    fields: dict[str, Any] = {"campaign_id": campaign_id, "limited_by": limited_by}
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.set(_limited_key(campaign_id), limited_by, ex=3)
+    pipe.set(events.seen_key("rate limit reached", fields), 1, nx=True, ex=LIMIT_EVENT_EVERY)
+    _, first = pipe.execute()
+    if first:
+        name = _LIMIT_NAMES.get(limited_by) or f"the throttle of {limited_by.partition(':')[2]}"
+        events.warn(
+            "rate limit reached",
+            f"Campaign {campaign_id} is sending as fast as {name} allows.",
+            **fields,
+        )
 
 
 def limited_by(campaign_id: int) -> str:

@@ -207,6 +207,12 @@ DEFAULT_FROM_EMAIL = read_str(
 FLOWER_BASIC_AUTH = read_str(
     "FLOWER_BASIC_AUTH", "Flower's login as user:password (required by Flower).", default=""
 )
+METRICS_TOKEN = read_str(
+    "METRICS_TOKEN",
+    "Bearer token for /metrics and /admin/status.json (Prometheus, scripts); empty: only "
+    "logged-in staff may read them.",
+    default="",
+)
 
 # --- Logging --------------------------------------------------------------------------------
 

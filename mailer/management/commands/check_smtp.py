@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import smtplib
-import ssl
-
 from django.core.management.base import BaseCommand, CommandError
 
 from mailer.models import SmtpServer
-from mailer.smtp import ServerConfig, connect
+from mailer.smtp import ServerConfig, check_server
 
 
 class Command(BaseCommand):
@@ -37,47 +34,10 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"Failed: {', '.join(failed)}. The step that failed says why.")
 
-    def step(self, ok: bool, text: str) -> None:
-        mark = self.style.SUCCESS("ok  ") if ok else self.style.ERROR("FAIL")
-        self.stdout.write(f"  {mark} {text}")
-
     def check_server(self, config: ServerConfig) -> bool:
         self.stdout.write(f"{config.name} ({config.host}:{config.port}, {config.security}):")
-        try:
-            smtp = connect(config)
-        except (OSError, smtplib.SMTPException) as error:
-            self.step(False, f"connect: {error}. Is the host and port right, and reachable?")
-            return False
-        try:
-            self.step(True, "connected")
-            code, reply = smtp.ehlo()
-            if code != 250:
-                self.step(False, f"EHLO: {code} {reply.decode(errors='replace')}")
-                return False
-            extensions = ", ".join(sorted(smtp.esmtp_features)) or "none"
-            self.step(True, f"EHLO: extensions {extensions}")
-            if config.security == SmtpServer.Security.STARTTLS:
-                try:
-                    smtp.starttls(context=ssl.create_default_context())
-                    smtp.ehlo()
-                    self.step(True, "STARTTLS")
-                except (OSError, smtplib.SMTPException) as error:
-                    self.step(False, f"STARTTLS: {error}. Try security 'TLS' or 'none'.")
-                    return False
-            if config.username:
-                try:
-                    smtp.login(config.username, config.password)
-                    self.step(True, f"logged in as {config.username!r}")
-                except smtplib.SMTPException as error:
-                    self.step(
-                        False,
-                        f"login as {config.username!r}: {error}. Check the user name and the "
-                        "environment variable named in the server's password variable.",
-                    )
-                    return False
-            return True
-        finally:
-            try:
-                smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                smtp.close()
+        steps = check_server(config)
+        for step in steps:
+            mark = self.style.SUCCESS("ok  ") if step.ok else self.style.ERROR("FAIL")
+            self.stdout.write(f"  {mark} {step.text}")
+        return all(step.ok for step in steps)

@@ -1,0 +1,91 @@
+"""The status page (admin, staff only), its JSON, the SMTP check button and /metrics."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from mailer import metrics, monitor
+from mailer.models import SmtpServer
+from mailer.smtp import ServerConfig, check_server
+
+# The page fetches fresh data this often (it stays a plain page without JavaScript).
+REFRESH_SECONDS = 3
+
+
+def _token_ok(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def _staff(request: HttpRequest) -> bool:
+    return bool(request.user.is_active and request.user.is_staff)
+
+
+def status_page(request: HttpRequest) -> HttpResponse:
+    """What every campaign is doing and what holds it back; refreshes itself."""
+    context = {
+        **admin.site.each_context(request),
+        "title": "Sending status",
+        "status": monitor.status(),
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+    template = "admin/mailer/status_body.html" if "partial" in request.GET else None
+    return TemplateResponse(request, template or "admin/mailer/status.html", context)
+
+
+@never_cache
+def status_json(request: HttpRequest) -> JsonResponse:
+    """The status page's data, for staff sessions or `Authorization: Bearer METRICS_TOKEN`."""
+    if not (_staff(request) or _token_ok(request)):
+        return JsonResponse(
+            {
+                "error": "Log in to the admin as staff, or send the header "
+                "'Authorization: Bearer <METRICS_TOKEN>' (set METRICS_TOKEN in the environment)."
+            },
+            status=401,
+        )
+    return JsonResponse(monitor.status())
+
+
+@require_POST
+def smtp_check(request: HttpRequest, server_key: str) -> HttpResponse:
+    """The status page's "check connection" button: the steps of `check_smtp`, as messages."""
+    if server_key == "default":
+        config = ServerConfig.default()
+    else:
+        pk = server_key.removeprefix("server-")
+        server = SmtpServer.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+        if server is None:
+            messages.error(request, f"There is no SMTP server {server_key!r} (any more).")
+            return redirect("mailer-status")
+        config = ServerConfig.from_model(server)
+    steps = check_server(config)
+    level = messages.SUCCESS if all(s.ok for s in steps) else messages.ERROR
+    summary = "; ".join(f"{'ok' if s.ok else 'FAILED'}: {s.text}" for s in steps)
+    messages.add_message(request, level, f"{config.name} ({config.host}:{config.port}): {summary}")
+    return redirect("mailer-status")
+
+
+@never_cache
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, for `Authorization: Bearer METRICS_TOKEN` or a staff session."""
+    if not (_staff(request) or _token_ok(request)):
+        response = HttpResponse(
+            "Send 'Authorization: Bearer <METRICS_TOKEN>' (set METRICS_TOKEN in the environment "
+            "and in Prometheus's scrape config), or log in to the admin as staff.\n",
+            status=401,
+            content_type="text/plain",
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    body, content_type = metrics.render()
+    return HttpResponse(body, content_type=content_type)
