@@ -83,6 +83,7 @@ class PerformanceSettingsAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:mailer_performancesettings_change", args=[1]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        PerformanceSettings.load()  # links lead here before anything has created the row
         online = heartbeats.workers_online()
         senders = [w for w in online if "send" in w["queues"]]
         deployment = {

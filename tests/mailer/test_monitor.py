@@ -1,0 +1,135 @@
+"""The status page's data, read from real Redis and PostgreSQL after real batches."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from campaigns.models import Campaign
+from campaigns.services import campaign_pause
+from mailer import dispatcher, events, monitor
+from mailer.batch import run_batch
+from mailer.models import DomainThrottle, PerformanceSettings
+from tests.factories import CampaignFactory, MailingListFactory, SmtpServerFactory, audience
+
+pytestmark = pytest.mark.django_db
+
+
+def running_campaign(count: int, **kwargs) -> Campaign:
+    mailing_list = MailingListFactory()
+    audience(mailing_list, count)
+    campaign = CampaignFactory(status=Campaign.Status.SCHEDULED, lists=[mailing_list], **kwargs)
+    dispatcher.campaign_begin(campaign.pk)
+    dispatcher.share_limits(PerformanceSettings.load())
+    campaign.refresh_from_db()
+    return campaign
+
+
+def entry(status: dict, campaign: Campaign) -> dict:
+    return next(c for c in status["running"] + status["waiting"] if c["id"] == campaign.pk)
+
+
+def test_a_campaign_paused_by_a_user_is_not_reported_as_paused_by_errors():
+    by_user = campaign_pause(campaign=running_campaign(3))
+    by_errors = running_campaign(3)
+    campaign_pause(campaign=by_errors, reason="paused by errors: 120 failed sends")
+
+    status = monitor.status()
+
+    assert entry(status, by_user)["limited_by"] == "paused"
+    assert entry(status, by_errors)["limited_by"] == "errors"
+    assert "120 failed sends" in entry(status, by_errors)["explanation"]["text"]
+
+
+def test_a_campaign_beyond_the_running_slots_says_where_to_change_that():
+    PerformanceSettings.objects.update_or_create(pk=1, defaults={"max_running_campaigns": 1})
+    running_campaign(3)
+    waiting = CampaignFactory(status=Campaign.Status.SCHEDULED, lists=[MailingListFactory()])
+
+    dispatcher.admit_due_campaigns(PerformanceSettings.load())
+    status = monitor.status()
+
+    waits = entry(status, waiting)
+    assert waits["limited_by"] == "running_slots"
+    assert "1 of 1 campaigns are running" in waits["explanation"]["text"]
+    assert waits["explanation"]["fix"] == "/admin/mailer/performancesettings/1/change/"
+    assert status["warnings"][0]["event"] == "campaign held back"
+    assert status["warnings"][0]["campaign_id"] == waiting.pk
+
+
+def test_a_campaign_scheduled_for_later_says_when():
+    later = CampaignFactory(status=Campaign.Status.SCHEDULED, send_at="2099-01-01T10:00Z")
+
+    waits = entry(monitor.status(), later)
+
+    assert waits["limited_by"] == "schedule"
+    assert "2099-01-01 10:00" in waits["explanation"]["text"]
+
+
+def test_its_own_rate_is_named_when_it_holds_a_campaign_back(sink_server, smtp_sink):
+    campaign = running_campaign(6, rate_limit=3)
+
+    run_batch(batch_id=str(uuid.uuid4()))
+    shown = entry(monitor.status(), campaign)
+
+    assert shown["limited_by"] == "campaign_rate"
+    assert shown["rate_limit"] == 3
+    assert "its rate limit (3/s)" in shown["explanation"]["text"]
+
+
+def test_an_smtp_servers_last_success_and_error_replies_are_kept(sink_server, smtp_sink):
+    campaign = running_campaign(4)
+    refused = campaign.deliveries.order_by("id").first().email
+    smtp_sink.handler.rcpt_reply = lambda a: "550 5.1.1 unknown" if a == refused else None
+
+    run_batch(batch_id=str(uuid.uuid4()))
+    server = next(s for s in monitor.smtp_servers() if s["id"] == sink_server.pk)
+
+    assert server["last_success"] is not None
+    assert [e["reply"] for e in server["recent_errors"]] == ["550 5.1.1 unknown"]
+
+
+def test_queue_depths_count_messages_where_kombu_keeps_them(settings):
+    from kombu import Connection
+
+    options = {"global_keyprefix": f"{settings.REDIS_KEY_PREFIX}:celery:"}
+    with Connection(settings.CELERY_BROKER_URL, transport_options=options) as connection:
+        for name, count in (("send", 2), ("dispatch", 1)):
+            queue = connection.SimpleQueue(name)
+            for n in range(count):
+                queue.put({"n": n})
+            queue.close()
+
+    assert monitor.queue_depths() == {"dispatch": 1, "send": 2, "transactional": 0, "default": 0}
+
+
+def test_a_limit_warning_is_recorded_once_in_its_interval():
+    assert events.warn("rate limit reached", "x", once_per=60, campaign_id=1, limited_by="a")
+    assert not events.warn("rate limit reached", "x", once_per=60, campaign_id=1, limited_by="a")
+    assert events.warn("rate limit reached", "y", once_per=60, campaign_id=2, limited_by="a")
+
+    assert [e["message"] for e in events.recent()] == ["y", "x"]
+
+
+def test_a_domain_throttle_is_named_with_its_rate(sink_server, smtp_sink):
+    DomainThrottle.objects.create(domain="example.com", rate_limit=2)
+    campaign = running_campaign(6)
+    dispatcher.share_limits(PerformanceSettings.load())
+
+    run_batch(batch_id=str(uuid.uuid4()))
+    shown = entry(monitor.status(), campaign)
+
+    assert shown["limited_by"] == "domain:example.com"
+    assert "example.com" in shown["explanation"]["text"] and "(2/s)" in shown["explanation"]["text"]
+
+
+def test_the_smtp_server_limit_is_named_when_it_holds_a_campaign_back(smtp_sink):
+    server = SmtpServerFactory(port=smtp_sink.port, rate_limit=2)
+    campaign = running_campaign(6, smtp_server=server)
+    dispatcher.share_limits(PerformanceSettings.load())
+
+    run_batch(batch_id=str(uuid.uuid4()))
+    shown = entry(monitor.status(), campaign)
+
+    assert shown["limited_by"] == "smtp_server"
