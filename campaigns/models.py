@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from campaigns.rendering import TemplateError, check_template_source
+from campaigns.rendering import PreparedContent, TemplateError, check_template_source
 
 
 class Template(models.Model):
@@ -57,6 +57,7 @@ class Campaign(models.Model):
 
     class Format(models.TextChoices):
         HTML = "html", "HTML"
+        MARKDOWN = "markdown", "Markdown"
         PLAIN = "plain", "Plain text"
 
     name = models.CharField(max_length=200)
@@ -75,10 +76,17 @@ class Campaign(models.Model):
         help_text="Layout the body is placed in. Empty: the body is sent as it is.",
     )
     body = models.TextField(
-        help_text="Message body in the Django template language, e.g. "
-        "Hello {{ subscriber.name }} from {{ subscriber.attributes.city }}."
+        help_text="Message body in the Django template language, e.g. Hello "
+        "{{ subscriber.name }} from {{ subscriber.attributes.city }}. Links: "
+        "{{ unsubscribe_url }}, {{ preferences_url }}, {{ view_url }} (view in a browser)."
     )
-    format = models.CharField(max_length=5, choices=Format.choices, default=Format.HTML)
+    format = models.CharField(
+        max_length=8,
+        choices=Format.choices,
+        default=Format.HTML,
+        help_text="HTML and Markdown bodies go in the layout, get their CSS inlined and a "
+        "plain-text alternative; plain text is sent as it is.",
+    )
     lists = models.ManyToManyField(
         "subscribers.MailingList",
         related_name="campaigns",
@@ -133,11 +141,23 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def content(self) -> PreparedContent:
+        """Subject, body and layout compiled together (raises TemplateError)."""
+        return PreparedContent(
+            subject=self.subject,
+            body=self.body,
+            layout=self.template.html if self.template else None,
+            format=self.format,
+        )
+
     def clean(self) -> None:
+        if not self.subject or not self.body:
+            return  # the form already says these are required
         try:
-            check_template_source(self.body)
+            self.content()
         except TemplateError as error:
-            raise ValidationError({"body": str(error)}) from error
+            field = "subject" if str(error).startswith("The subject") else "body"
+            raise ValidationError({field: str(error)}) from error
 
     @property
     def pending(self) -> int:

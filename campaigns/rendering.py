@@ -12,11 +12,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import css_inline
+import inscriptis
+import nh3
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
 from django.template.base import TextNode, Variable, VariableNode, render_value_in_context
 from django.template.defaultfilters import default as default_filter
-from django.utils.html import strip_tags
+from inscriptis.model.config import ParserConfig
+from markdown_it import MarkdownIt
 
 CONTENT_PLACEHOLDER = re.compile(r"\{\{\s*content\s*\}\}")
 
@@ -153,31 +157,47 @@ class RenderedContent:
 
 
 class PreparedContent:
-    """A campaign's subject, HTML and text, compiled once."""
+    """A campaign's subject, HTML and text, compiled once.
 
-    def __init__(self, *, subject: str, body: str, layout: str | None, is_html: bool) -> None:
+    HTML and Markdown bodies are placed in the layout, their CSS is inlined (mail clients
+    ignore <style> blocks) and a plain-text alternative is derived, all once; template tags
+    are set aside meanwhile so that neither the Markdown parser nor the HTML serialiser can
+    alter them (`{% if a < b %}` would otherwise come back as `{% if a &lt; b %}`).
+    """
+
+    def __init__(self, *, subject: str, body: str, layout: str | None, format: str) -> None:
+        if format not in FORMATS:
+            raise TemplateError(f"Unknown body format {format!r}; use one of {FORMATS}.")
+        check_variables(subject, "subject")
+        check_variables(body, "body")
         if layout is not None:
             if not CONTENT_PLACEHOLDER.search(layout):
                 raise TemplateError(
                     "The layout has no {{ content }} placeholder, so the body would be lost; "
                     "add {{ content }} where the body goes."
                 )
-            # A function replacement, so backslashes in the body are kept as they are.
-            source = CONTENT_PLACEHOLDER.sub(lambda _: body, layout, count=1)
-        else:
-            source = body
+            check_variables(layout, "layout", extra={"content"})
         # The engine's autoescape setting is not used by a Template rendered on its own: the
         # Context decides, so text parts are rendered with autoescape off.
         self.subject = _Compiled(subject, _text_engine, "subject", autoescape=False)
-        if is_html:
-            self.html: _Compiled | None = _Compiled(source, _html_engine, "body", autoescape=True)
-            # The text alternative is derived from the source once, not from each rendered
-            # message: the template variables survive tag stripping and are filled per
-            # recipient in the text template.
-            self.text = _Compiled(_html_to_text(source), _text_engine, "body", autoescape=False)
-        else:
-            self.html = None
-            self.text = _Compiled(source, _text_engine, "body", autoescape=False)
+        if format == "plain":
+            self.html: _Compiled | None = None
+            self.text = _Compiled(body, _text_engine, "body", autoescape=False)
+            return
+        # Compile the body on its own first, so that its errors carry its own line numbers.
+        _compile(body, _html_engine, "body")
+        tags = _Tags()
+        source = tags.hide(body)
+        if format == "markdown":
+            source = _markdown.render(source)
+        if layout is not None:
+            before, after = CONTENT_PLACEHOLDER.split(layout, maxsplit=1)
+            source = tags.hide(before) + source + tags.hide(after)
+        self.html = _Compiled(tags.show(inline_css(source)), _html_engine, "body", True)
+        # The text alternative is derived from the source once, not from each rendered
+        # message: the template variables survive the conversion and are filled per
+        # recipient in the text template.
+        self.text = _Compiled(tags.show(html_to_text(source)), _text_engine, "body", False)
 
     def render(self, context: dict[str, Any]) -> RenderedContent:
         cache: dict = {}
@@ -187,12 +207,122 @@ class PreparedContent:
         return RenderedContent(subject=subject, text=text, html=html)
 
 
-_BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|tr|table|ul|ol)>|<br\s*/?>", re.IGNORECASE)
-_BLANK_LINES = re.compile(r"\n\s*\n\s*\n+")
+FORMATS = ("html", "markdown", "plain")
+
+_markdown = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 
 
-def _html_to_text(source: str) -> str:
-    text = _BLOCK_END.sub(lambda m: m.group(0) + "\n", source)
-    text = strip_tags(text)
-    lines = [line.strip() for line in text.splitlines()]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip() + "\n"
+class _Tags:
+    """Template tags swapped for inert words while HTML tools work on the source."""
+
+    def __init__(self) -> None:
+        self.hidden: list[str] = []
+
+    def hide(self, source: str) -> str:
+        def swap(match: re.Match) -> str:
+            self.hidden.append(match.group(0))
+            return f"zqtag{len(self.hidden) - 1}qz"
+
+        return _TAG.sub(swap, source)
+
+    def show(self, source: str) -> str:
+        return re.sub(r"zqtag(\d+)qz", lambda m: self.hidden[int(m.group(1))], source)
+
+
+def inline_css(source: str) -> str:
+    """<style> rules moved into style attributes (only when there are any)."""
+    if "<style" not in source.lower():
+        return source
+    try:
+        return (
+            css_inline.inline(source)
+            if "<html" in source.lower()
+            else css_inline.inline_fragment(source, "")
+        )
+    except ValueError as error:
+        raise TemplateError(f"The CSS of the body or layout cannot be used: {error}") from error
+
+
+_text_config = ParserConfig(display_links=True)
+
+
+def html_to_text(source: str) -> str:
+    return inscriptis.get_text(source, _text_config).strip() + "\n"
+
+
+# --- Unknown variables ----------------------------------------------------------------------
+
+# What a campaign can use; subscriber.attributes.<anything> comes from the subscriber's row.
+VARIABLES = {
+    "subscriber": {"email", "name", "attributes"},
+    "campaign": {"id", "name"},
+    "unsubscribe_url": None,
+    "preferences_url": None,
+    "view_url": None,
+}
+_VARIABLE_LIST = (
+    "subscriber.email, subscriber.name, subscriber.attributes.<column>, campaign.name, "
+    "campaign.id, unsubscribe_url, preferences_url, view_url"
+)
+_INVALID = "\x00missing:%s\x00"
+_checking_engine = Engine(autoescape=False, debug=True, string_if_invalid=_INVALID)
+_MISSING_MARK = re.compile(r"\x00missing:(.*?)\x00")
+
+
+class _AnyAttributes(dict):
+    """Attributes differ between subscribers: any name is accepted when checking."""
+
+    def __missing__(self, key: str) -> _AnyAttributes:
+        return _AnyAttributes()  # attributes may hold nested objects too
+
+
+def sample_context(extra: set[str] | None = None) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "subscriber": {
+            "email": "sample@example.com",
+            "name": "Sample",
+            "attributes": _AnyAttributes(),
+        },
+        "campaign": {"id": 1, "name": "Sample"},
+        "unsubscribe_url": "https://example.com/u/",
+        "preferences_url": "https://example.com/p/",
+        "view_url": "https://example.com/v/",
+    }
+    for name in extra or ():
+        context[name] = ""
+    return context
+
+
+def check_variables(source: str, what: str, extra: set[str] | None = None) -> None:
+    """Refuse variables a campaign does not have (a typo would otherwise print nothing)."""
+    template = _compile(source, _checking_engine, what)
+    rendered = template.render(Context(sample_context(extra), autoescape=False))
+    missing = list(dict.fromkeys(_MISSING_MARK.findall(rendered)))
+    if not missing:
+        return
+    name = missing[0]
+    line = next(
+        (n for n, text in enumerate(source.splitlines(), 1) if name.split("|")[0] in text), None
+    )
+    where = f" (line {line})" if line else ""
+    raise TemplateError(
+        f"The {what} uses an unknown variable {{{{ {name} }}}}{where}. Known variables: "
+        f"{_VARIABLE_LIST}."
+    )
+
+
+# --- Showing pasted HTML in the admin ---------------------------------------------------------
+
+_SHOWN_ATTRIBUTES = {
+    tag: set(attributes) | {"style", "class", "align", "width", "height", "bgcolor"}
+    for tag, attributes in nh3.ALLOWED_ATTRIBUTES.items()
+}
+_SHOWN_TAGS = set(nh3.ALLOWED_TAGS) | {"html", "head", "body", "center", "font"}
+for _tag in _SHOWN_TAGS:
+    _SHOWN_ATTRIBUTES.setdefault(_tag, {"style", "class", "align", "width", "height", "bgcolor"})
+
+
+def sanitise(source: str) -> str:
+    """HTML as it may be shown inside the admin: no scripts, event handlers or forms."""
+    return nh3.clean(source, tags=_SHOWN_TAGS, attributes=_SHOWN_ATTRIBUTES)

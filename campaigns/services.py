@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTransitionError
-from campaigns.rendering import PreparedContent, TemplateError
+from campaigns.rendering import TemplateError, sample_context
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +40,7 @@ def _set_status(campaign: Campaign, new: str, *, reason: str = "", **fields) -> 
 def campaign_check_content(*, campaign: Campaign) -> None:
     """Render the campaign once for a sample recipient, so a broken template fails now."""
     try:
-        content = PreparedContent(
-            subject=campaign.subject,
-            body=campaign.body,
-            layout=campaign.template.html if campaign.template else None,
-            is_html=campaign.format == Campaign.Format.HTML,
-        )
-        content.render(
-            {
-                "subscriber": {"email": "sample@example.com", "name": "Sample", "attributes": {}},
-                "campaign": {"id": campaign.pk, "name": campaign.name},
-            }
-        )
+        campaign.content().render(sample_context())
     except TemplateError as error:
         raise CampaignError(f"Campaign {campaign.pk} cannot start: {error}") from error
 

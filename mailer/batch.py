@@ -15,21 +15,19 @@ import json
 import logging
 import random
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import formatdate, parseaddr
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.rendering import PreparedContent
 from mailer import events, heartbeats, leases, monitor, scheduler, throttle
+from mailer.compose import CampaignComposer
 from mailer.journal import Journal
-from mailer.message import build_message, encode_address, format_sender, message_id
+from mailer.message import HeaderInjectionError
 from mailer.models import BATCH_TURN_SECONDS, Delivery, DomainThrottle, PerformanceSettings
 from mailer.redis_store import get_redis, key
 from mailer.smtp import (
@@ -66,6 +64,7 @@ class Claimed:
     name: str
     attributes: dict[str, Any]
     enabled: bool
+    subscriber_id: int | None
 
     @property
     def domain(self) -> str:
@@ -91,7 +90,7 @@ WITH claimed AS (
     RETURNING d.id, d.email, d.attempts, d.subscriber_id
 )
 SELECT c.id, c.email, c.attempts, coalesce(s.name, ''), coalesce(s.attributes, '{}'::jsonb),
-       coalesce(s.status = 'enabled', false)
+       coalesce(s.status = 'enabled', false), c.subscriber_id
 FROM claimed c LEFT JOIN subscribers_subscriber s ON s.id = c.subscriber_id
 ORDER BY c.id
 """
@@ -118,9 +117,15 @@ def claim(
     # Django's psycopg setup hands jsonb back as text, for JSONField to decode.
     return [
         Claimed(
-            i, email, attempts, name, json.loads(attrs) if isinstance(attrs, str) else attrs, ok
+            i,
+            email,
+            attempts,
+            name,
+            json.loads(attrs) if isinstance(attrs, str) else attrs,
+            ok,
+            subscriber_id,
         )
-        for i, email, attempts, name, attrs, ok in rows
+        for i, email, attempts, name, attrs, ok, subscriber_id in rows
     ]
 
 
@@ -179,18 +184,14 @@ _prepared: dict[int, tuple[Any, PreparedContent]] = {}
 
 
 def prepared_content(campaign: Campaign) -> PreparedContent:
+    version = (campaign.updated_at, campaign.template.updated_at if campaign.template else None)
     cached = _prepared.get(campaign.pk)
-    if cached is not None and cached[0] == campaign.updated_at:
+    if cached is not None and cached[0] == version:
         return cached[1]
-    content = PreparedContent(
-        subject=campaign.subject,
-        body=campaign.body,
-        layout=campaign.template.html if campaign.template else None,
-        is_html=campaign.format == Campaign.Format.HTML,
-    )
+    content = campaign.content()
     if len(_prepared) >= 64:  # a long-lived worker sees many campaigns over time
         _prepared.pop(next(iter(_prepared)))
-    _prepared[campaign.pk] = (campaign.updated_at, content)
+    _prepared[campaign.pk] = (version, content)
     return content
 
 
@@ -249,13 +250,8 @@ class CampaignSender:
     def __init__(self, campaign: Campaign, performance: PerformanceSettings) -> None:
         self.campaign = campaign
         self.performance = performance
-        self.content = prepared_content(campaign)
-        self.sender_header = format_sender(campaign.from_email or settings.DEFAULT_FROM_EMAIL)
-        self.envelope_from = parseaddr(self.sender_header)[1]
-        self.domain = self.envelope_from.rpartition("@")[2] or "localhost"
-        self.date = formatdate(localtime=False)
-        self.boundary = f"=_{uuid.uuid4().hex}"
-        self.context_campaign = {"id": campaign.pk, "name": campaign.name}
+        self.composer = CampaignComposer(campaign, prepared_content(campaign))
+        self.envelope_from = self.composer.envelope_from
         self.server: ServerConfig = choose_server(campaign.smtp_server_id)
         # How many rows to claim next. A campaign held to its rate gets only a few tokens per
         # chunk (a tenth of a second's worth); claiming a full chunk and handing most of it
@@ -274,30 +270,12 @@ class CampaignSender:
         )
 
     def message(self, row: Claimed) -> bytes:
-        subscriber = {"email": row.email, "name": row.name, "attributes": row.attributes}
-        rendered = self.content.render(
-            {"subscriber": subscriber, "campaign": self.context_campaign}
-        )
-        return build_message(
-            headers=[
-                ("From", self.sender_header),
-                ("To", encode_address(row.name, row.email)),
-                ("Subject", rendered.subject),
-                ("Date", self.date),
-                (
-                    "Message-ID",
-                    message_id(
-                        campaign_id=self.campaign.pk,
-                        delivery_id=row.id,
-                        domain=self.domain,
-                        secret=settings.SECRET_KEY,
-                    ),
-                ),
-                ("X-Campaign-ID", str(self.campaign.pk)),
-            ],
-            text=rendered.text,
-            html=rendered.html,
-            boundary=self.boundary,
+        return self.composer.message(
+            delivery_id=row.id,
+            subscriber_id=row.subscriber_id,
+            email=row.email,
+            name=row.name,
+            attributes=row.attributes,
         )
 
 
@@ -517,7 +495,11 @@ class Batch:
     def send_one(self, sender: CampaignSender, connection_: Connection, row: Claimed) -> Result:
         if not row.enabled:
             return Result(row.id, Delivery.Status.FAILED, f"{NOT_SENT}subscriber blocklisted")
-        sent = connection_.send(sender.envelope_from, row.email, sender.message(row))
+        try:
+            data = sender.message(row)
+        except HeaderInjectionError as error:
+            return Result(row.id, Delivery.Status.FAILED, f"{NOT_SENT}{error}"[:500])
+        sent = connection_.send(sender.envelope_from, row.email, data)
         if sent.outcome == Outcome.SENT:
             self.journal.note_sent(row.id)
         return to_result(row, sent, self.performance)

@@ -33,7 +33,9 @@ def check_header_value(name: str, value: str) -> str:
 
 def encode_header(name: str, value: str) -> bytes:
     check_header_value(name, value)
-    if value.isascii() and len(name) + len(value) < 76:
+    # Folding only helps where there is whitespace to fold at; a long URL (List-Unsubscribe)
+    # goes on one line, well within the 998 characters a line may have.
+    if value.isascii() and (len(name) + len(value) < 76 or " " not in value):
         return f"{name}: {value}".encode()
     folded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name)
     return f"{name}: {folded.encode(linesep=chr(13) + chr(10))}".encode()

@@ -38,7 +38,19 @@ def send_batch(*, batch_id: str, campaigns: list[str] | None = None) -> dict:
     max_retries=5,
 )
 def send_transactional(*, kind: str, campaign_id: int, to: list[str]) -> dict[str, str]:
-    """A one-off message on the transactional queue (never behind bulk batches)."""
+    """A campaign's test send on the transactional queue (never behind bulk batches)."""
     if kind != "campaign_test":
         raise ValueError(f"unknown transactional message kind {kind!r}")
     return transactional.send_campaign_test(campaign_id=campaign_id, to=to)
+
+
+@shared_task(
+    name="mailer.tasks.send_optin_confirmation",
+    ignore_result=True,
+    autoretry_for=(ServerUnavailable,),
+    retry_backoff=5,
+    max_retries=8,
+)
+def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
+    """The confirmation message of a double opt-in subscription (transactional queue)."""
+    return transactional.send_optin_confirmation(subscriber_id=subscriber_id, list_ids=list_ids)

@@ -1,6 +1,6 @@
-"""One-off messages that must not wait behind bulk sending: campaign test sends (and, later,
-opt-in confirmations). They run on the `transactional` queue, which bulk workers never
-consume, and use the campaign's SMTP server without the bulk rate limits or the ledger."""
+"""One-off messages that must not wait behind bulk sending: campaign test sends and opt-in
+confirmations. They run on the `transactional` queue, which bulk workers never consume, and
+go out without the bulk rate limits or the ledger."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import uuid
 from email.utils import formatdate, parseaddr
 
 from django.conf import settings
+from django.template.loader import render_to_string
 
 from campaigns.models import Campaign
 from mailer.batch import prepared_content
+from mailer.compose import CampaignComposer
 from mailer.message import build_message, encode_address, format_sender
-from mailer.smtp import Outcome, choose_server, pool
-from subscribers.models import Subscriber
+from mailer.smtp import Outcome, ServerUnavailable, choose_server, pool
+from subscribers import links
+from subscribers.models import MailingList, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +25,7 @@ log = logging.getLogger(__name__)
 def send_campaign_test(*, campaign_id: int, to: list[str]) -> dict[str, str]:
     """Send the campaign to `to` as the matching subscriber (or a sample one) would see it."""
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
-    content = prepared_content(campaign)
-    sender_header = format_sender(campaign.from_email or settings.DEFAULT_FROM_EMAIL)
-    envelope_from = parseaddr(sender_header)[1]
-    domain = envelope_from.rpartition("@")[2] or "localhost"
+    composer = CampaignComposer(campaign, prepared_content(campaign))
     known = {s.email: s for s in Subscriber.objects.filter(email__in=to)}
     config = choose_server(campaign.smtp_server_id)
     replies: dict[str, str] = {}
@@ -33,29 +33,16 @@ def send_campaign_test(*, campaign_id: int, to: list[str]) -> dict[str, str]:
     try:
         for address in to:
             subscriber = known.get(address)
-            context = {
-                "subscriber": {
-                    "email": address,
-                    "name": subscriber.name if subscriber else "Test Recipient",
-                    "attributes": subscriber.attributes if subscriber else {},
-                },
-                "campaign": {"id": campaign.pk, "name": campaign.name},
-            }
-            rendered = content.render(context)
-            data = build_message(
-                headers=[
-                    ("From", sender_header),
-                    ("To", encode_address(context["subscriber"]["name"], address)),
-                    ("Subject", f"[Test] {rendered.subject}"),
-                    ("Date", formatdate(localtime=False)),
-                    ("Message-ID", f"<test.{uuid.uuid4().hex}@{domain}>"),
-                    ("X-Campaign-ID", str(campaign.pk)),
-                ],
-                text=rendered.text,
-                html=rendered.html,
-                boundary=f"=_{uuid.uuid4().hex}",
+            data = composer.message(
+                delivery_id=None,
+                # A test's links name no subscriber: following them changes nothing.
+                subscriber_id=None,
+                email=address,
+                name=subscriber.name if subscriber else "Test Recipient",
+                attributes=subscriber.attributes if subscriber else {},
+                subject_prefix="[Test] ",
             )
-            result = connection.send(envelope_from, address, data)
+            result = connection.send(composer.envelope_from, address, data)
             replies[address] = result.reply
             log.info(
                 "test message sent" if result.outcome == Outcome.SENT else "test message refused",
@@ -64,3 +51,43 @@ def send_campaign_test(*, campaign_id: int, to: list[str]) -> dict[str, str]:
     finally:
         pool.release(connection)
     return replies
+
+
+def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
+    """The "please confirm" message of a double opt-in subscription; returns the reply."""
+    subscriber = Subscriber.objects.get(pk=subscriber_id)
+    lists = list(MailingList.objects.filter(pk__in=list_ids).order_by("name"))
+    if not lists:
+        return "nothing to confirm"
+    confirm_url = links.site(f"/confirm/{links.confirm_token(subscriber.pk, list_ids)}/")
+    context = {"subscriber": subscriber, "lists": lists, "confirm_url": confirm_url}
+    text = render_to_string("subscribers/email/confirm.txt", context)
+    html = render_to_string("subscribers/email/confirm.html", context)
+    sender = format_sender(settings.DEFAULT_FROM_EMAIL)
+    envelope_from = parseaddr(sender)[1]
+    domain = envelope_from.rpartition("@")[2] or "localhost"
+    names = ", ".join(mailing_list.name for mailing_list in lists)
+    data = build_message(
+        headers=[
+            ("From", sender),
+            ("To", encode_address(subscriber.name, subscriber.email)),
+            ("Subject", f"Please confirm your subscription to {names}"),
+            ("Date", formatdate(localtime=False)),
+            ("Message-ID", f"<optin.{uuid.uuid4().hex}@{domain}>"),
+        ],
+        text=text,
+        html=html,
+        boundary=f"=_{uuid.uuid4().hex}",
+    )
+    connection = pool.acquire(choose_server(None))
+    try:
+        result = connection.send(envelope_from, subscriber.email, data)
+    finally:
+        pool.release(connection)
+    if result.outcome == Outcome.TEMPORARY:
+        raise ServerUnavailable(f"the server deferred the confirmation: {result.reply}")
+    log.info(
+        "opt-in confirmation sent",
+        extra={"subscriber_id": subscriber.pk, "lists": list_ids, "reply": result.reply},
+    )
+    return result.reply

@@ -168,6 +168,7 @@ CELERY_TASK_ROUTES = {
     "mailer.tasks.dispatch_tick": {"queue": "dispatch"},
     "mailer.tasks.send_batch": {"queue": "send"},
     "mailer.tasks.send_transactional": {"queue": "transactional"},
+    "mailer.tasks.send_optin_confirmation": {"queue": "transactional"},
     "subscribers.tasks.*": {"queue": "default"},
     "campaigns.tasks.*": {"queue": "default"},
 }

@@ -1,16 +1,26 @@
 from django.contrib import admin
 from django.urls import path
 
-from mailer import views
+from campaigns import views as campaign_views
+from mailer import views as mailer_views
+from subscribers import views as subscriber_views
 
 urlpatterns = [
-    path("admin/status/", admin.site.admin_view(views.status_page), name="mailer-status"),
-    path("admin/status.json", views.status_json, name="mailer-status-json"),
+    path("admin/status/", admin.site.admin_view(mailer_views.status_page), name="mailer-status"),
+    path("admin/status.json", mailer_views.status_json, name="mailer-status-json"),
     path(
         "admin/status/smtp/<str:server_key>/check/",
-        admin.site.admin_view(views.smtp_check),
+        admin.site.admin_view(mailer_views.smtp_check),
         name="mailer-smtp-check",
     ),
-    path("metrics", views.metrics_view, name="metrics"),
+    path("metrics", mailer_views.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    # Public pages, reached from emails and embedded forms (signed links, no login).
+    path("subscribe/<int:list_id>/", subscriber_views.subscribe, name="subscribe"),
+    path("confirm/<str:token>/", subscriber_views.confirm, name="confirm"),
+    path("u/<str:token>/", subscriber_views.unsubscribe, name="unsubscribe"),
+    path("p/<str:token>/", subscriber_views.preferences, name="preferences"),
+    path("p/<str:token>/export/", subscriber_views.preferences_export, name="preferences-export"),
+    path("p/<str:token>/erase/", subscriber_views.preferences_erase, name="preferences-erase"),
+    path("v/<str:token>/", campaign_views.view_in_browser, name="view-in-browser"),
 ]

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.db import connection, transaction
+from django.db.models import F
 from email_validator import EmailNotValidError, validate_email
 
-from subscribers.models import MailingList, Subscription
+from subscribers.models import MailingList, Subscriber, Subscription
 
 # Rows per INSERT statement: large enough that the database does the work in bulk, small
 # enough that one statement's arrays stay a few hundred kilobytes.
@@ -179,3 +180,205 @@ def _records(reader, report: ImportReport) -> Iterable[tuple[int, list[str]]]:
         if not any(v.strip() for v in values):
             continue  # blank line
         yield start, values
+
+
+# --- Subscriptions: the public form, confirmation, unsubscribe, preferences ----------------
+
+
+class SubscriptionError(ValueError):
+    """A subscription request that cannot be done; the message says why."""
+
+
+def _active(status: str, mailing_list: MailingList) -> bool:
+    return status == Subscription.Status.CONFIRMED or (
+        status == Subscription.Status.UNCONFIRMED
+        and mailing_list.opt_in == MailingList.OptIn.SINGLE
+    )
+
+
+@transaction.atomic
+def subscriber_subscribe(
+    *, email: str, name: str = "", lists: list[MailingList]
+) -> tuple[Subscriber, list[MailingList]]:
+    """Subscribe an address to public lists; returns it and the lists awaiting confirmation.
+
+    Single opt-in lists take effect at once; double opt-in ones wait for the link in the
+    confirmation message. A blocklisted address is left as it is, and the caller answers
+    as if it had worked, so the form does not tell strangers who is blocklisted.
+    """
+    try:
+        address = normalise_email(email)
+    except EmailNotValidError as error:
+        raise SubscriptionError(f"{email!r} is not a valid email address: {error}") from error
+    if "\r" in name or "\n" in name:
+        raise SubscriptionError("A name cannot contain line breaks.")
+    subscriber, _ = Subscriber.objects.get_or_create(
+        email=address, defaults={"name": name.strip()[:MAX_NAME]}
+    )
+    if subscriber.status == Subscriber.Status.BLOCKLISTED:
+        return subscriber, []
+    pending = []
+    for mailing_list in lists:
+        double = mailing_list.opt_in == MailingList.OptIn.DOUBLE
+        subscription, _ = Subscription.objects.get_or_create(
+            subscriber=subscriber,
+            mailing_list=mailing_list,
+            defaults={"status": Subscription.Status.UNCONFIRMED},
+        )
+        if subscription.status == Subscription.Status.CONFIRMED:
+            continue
+        # Someone who left a list and fills in its form again has asked to come back.
+        subscription.status = (
+            Subscription.Status.UNCONFIRMED if double else Subscription.Status.CONFIRMED
+        )
+        subscription.save(update_fields=["status", "updated_at"])
+        if double:
+            pending.append(mailing_list)
+    return subscriber, pending
+
+
+def subscription_confirm(*, subscriber_id: int, list_ids: list[int]) -> list[MailingList]:
+    """Confirm the subscriptions a confirmation link names; returns the lists confirmed."""
+    confirmed = Subscription.objects.filter(
+        subscriber_id=subscriber_id,
+        mailing_list_id__in=list_ids,
+        status=Subscription.Status.UNCONFIRMED,
+        subscriber__status=Subscriber.Status.ENABLED,
+    )
+    lists = list(MailingList.objects.filter(subscriptions__in=confirmed))
+    confirmed.update(status=Subscription.Status.CONFIRMED)
+    return lists
+
+
+def subscriber_unsubscribe(
+    *, subscriber: Subscriber, lists: Iterable[MailingList] | None = None
+) -> int:
+    """Leave these lists (the lists of the campaign a link came from), or every list;
+    messages not sent yet from campaigns to those lists are not sent. Returns how many
+    subscriptions ended."""
+    subscriptions = Subscription.objects.filter(subscriber=subscriber).exclude(
+        status=Subscription.Status.UNSUBSCRIBED
+    )
+    if lists is not None:
+        subscriptions = subscriptions.filter(mailing_list__in=list(lists))
+    left = subscriptions.update(status=Subscription.Status.UNSUBSCRIBED)
+    _drop_pending(subscriber, "unsubscribed", keep_if_still_on_a_list=True)
+    return left
+
+
+@transaction.atomic
+def subscriber_set_lists(*, subscriber: Subscriber, wanted: set[int]) -> list[MailingList]:
+    """The preferences page: stay on or join the public lists in `wanted`, leave the rest.
+
+    Joining a double opt-in list from here needs no confirmation mail: the link the
+    subscriber followed already proves the address is theirs. Returns the lists joined.
+    """
+    joined = []
+    current = {
+        s.mailing_list_id: s for s in subscriber.subscriptions.select_related("mailing_list")
+    }
+    for subscription in current.values():
+        leaving = subscription.mailing_list_id not in wanted
+        if leaving and subscription.status != Subscription.Status.UNSUBSCRIBED:
+            subscription.status = Subscription.Status.UNSUBSCRIBED
+            subscription.save(update_fields=["status", "updated_at"])
+    for mailing_list in MailingList.objects.filter(pk__in=wanted):
+        existing = current.get(mailing_list.pk)
+        if existing is not None and _active(existing.status, mailing_list):
+            continue
+        if existing is None and not mailing_list.is_public:
+            continue  # private lists are joined only by the people who run them
+        Subscription.objects.update_or_create(
+            subscriber=subscriber,
+            mailing_list=mailing_list,
+            defaults={"status": Subscription.Status.CONFIRMED},
+        )
+        joined.append(mailing_list)
+    _drop_pending(subscriber, "unsubscribed", keep_if_still_on_a_list=True)
+    return joined
+
+
+def subscriber_blocklist(*, subscribers: Iterable[Subscriber]) -> int:
+    """Never mail them again, whatever list they are on (their pending messages too)."""
+    # Their unsent messages are refused at send time (the claim reads the status).
+    ids = [s.pk for s in subscribers]
+    return Subscriber.objects.filter(pk__in=ids).update(status=Subscriber.Status.BLOCKLISTED)
+
+
+def subscriber_export(*, subscriber: Subscriber) -> dict:
+    """Everything stored about a subscriber, for a GDPR access request."""
+    from mailer.models import Delivery
+
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "attributes": subscriber.attributes,
+        "status": subscriber.status,
+        "created_at": subscriber.created_at.isoformat(),
+        "updated_at": subscriber.updated_at.isoformat(),
+        "subscriptions": [
+            {
+                "list": s.mailing_list.name,
+                "status": s.status,
+                "since": s.created_at.isoformat(),
+                "updated_at": s.updated_at.isoformat(),
+            }
+            for s in subscriber.subscriptions.select_related("mailing_list").order_by("pk")
+        ],
+        "messages": [
+            {
+                "campaign": d.campaign.name,
+                "status": d.status,
+                "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+                "reply": d.reply,
+            }
+            for d in Delivery.objects.filter(subscriber=subscriber)
+            .select_related("campaign")
+            .order_by("pk")
+        ],
+    }
+
+
+def _drop_pending(subscriber: Subscriber, reason: str, *, keep_if_still_on_a_list: bool) -> int:
+    """Take the subscriber's unsent messages out of running and waiting campaigns.
+
+    The ledger is written when a campaign starts; someone who leaves afterwards must not
+    get the rest. With `keep_if_still_on_a_list`, a campaign that also targets a list the
+    subscriber is still on keeps its message.
+    """
+    from campaigns.models import Campaign
+    from mailer.models import Delivery
+
+    pending = Delivery.objects.filter(subscriber=subscriber, status=Delivery.Status.PENDING)
+    campaign_ids = set(pending.values_list("campaign_id", flat=True))
+    if keep_if_still_on_a_list and campaign_ids:
+        still_on = [
+            s.mailing_list_id
+            for s in subscriber.subscriptions.select_related("mailing_list")
+            if _active(s.status, s.mailing_list)
+        ]
+        campaign_ids -= set(
+            Campaign.lists.through.objects.filter(
+                campaign_id__in=campaign_ids, mailinglist_id__in=still_on
+            ).values_list("campaign_id", flat=True)
+        )
+    dropped = 0
+    for campaign_id in campaign_ids:
+        with transaction.atomic():
+            count = pending.filter(campaign_id=campaign_id).update(
+                status=Delivery.Status.FAILED, reply=f"not sent: {reason}"
+            )
+            Campaign.objects.filter(pk=campaign_id).update(failed=F("failed") + count)
+        dropped += count
+    return dropped
+
+
+@transaction.atomic
+def subscriber_erase(*, subscriber: Subscriber) -> None:
+    """Delete a subscriber and scrub their address from the sending ledger (GDPR erasure)."""
+    from mailer.models import Delivery
+
+    _drop_pending(subscriber, "subscriber erased", keep_if_still_on_a_list=False)
+    # Sent rows stay, without the address, so that campaign counts remain true.
+    Delivery.objects.filter(subscriber=subscriber).update(email="erased@invalid", subscriber=None)
+    subscriber.delete()

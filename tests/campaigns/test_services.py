@@ -78,18 +78,18 @@ def test_plain_text_alternative_keeps_personalisation():
         subject="Hi {{ subscriber.name }}",
         body="<h1>Hello {{ subscriber.name }}</h1><p>See <b>you</b></p>",
         layout=None,
-        is_html=True,
+        format="html",
     )
     rendered = content.render({"subscriber": {"name": "Zoë <3"}})
 
     assert rendered.subject == "Hi Zoë <3"
     assert "<h1>Hello Zoë &lt;3</h1>" in (rendered.html or "")
-    assert rendered.text == "Hello Zoë <3\nSee you\n"
+    assert rendered.text == "Hello Zoë <3\n\nSee you\n"
 
 
 def test_template_syntax_errors_name_the_line():
     with pytest.raises(TemplateError, match=r"\(line 2: '\{% endfor %\}'\)"):
-        PreparedContent(subject="s", body="ok\n{% endfor %}", layout=None, is_html=True)
+        PreparedContent(subject="s", body="ok\n{% endfor %}", layout=None, format="html")
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_template_syntax_errors_name_the_line():
         "Hi {{ subscriber.name }} from {{ subscriber.attributes.city }}!",
         "Hi {{ subscriber.name|default:'friend' }} {{ subscriber.attributes.missing }}.",
         "{{ subscriber.attributes.visits }} visits, {{ subscriber.attributes.score }} points",
-        "{{ subscriber.attributes.none }} and {{ subscriber.nested.deeper.x }}",
+        "{{ subscriber.attributes.none }} and {{ subscriber.attributes.nested.deeper.x }}",
         "<b>{{ subscriber.name }}</b> {% if subscriber.name %}yes{% endif %}",
         "{{ subscriber.name|upper }} {{ campaign.name }}",
     ],
@@ -117,7 +117,9 @@ def test_the_fast_path_renders_exactly_what_django_renders(source):
         "campaign": {"name": "Spring"},
     }
     for engine, autoescape in ((_html_engine, True), (_text_engine, False)):
-        content = PreparedContent(subject="s", body=source, layout=None, is_html=autoescape)
+        content = PreparedContent(
+            subject="s", body=source, layout=None, format="html" if autoescape else "plain"
+        )
         expected = DjangoTemplate(source, engine=engine).render(
             Context(context, autoescape=autoescape)
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,25 @@ class Processes:
             "--schedule",
             str(self.log_dir / "celerybeat-schedule"),
         )
+
+    def web(self) -> str:
+        """The web app (gunicorn) on a free port; returns its base URL, also its SITE_URL."""
+        from tests.smtp_sink import free_port
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        self.env["SITE_URL"] = base
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        self.start("web", gunicorn, "settings.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1")
+        self.wait_for_log("web", "Booting worker")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return base
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"the web app did not listen on {port}:\n{self.log('web')}")
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(

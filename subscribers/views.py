@@ -1,0 +1,207 @@
+"""Public pages for subscribers: subscribe, confirm, unsubscribe (with RFC 8058 one-click),
+preferences, and the GDPR export and erasure. Links are signed (subscribers.links); none of
+these pages needs a login."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from subscribers import links
+from subscribers.models import MailingList, Subscriber, Subscription
+from subscribers.services import (
+    SubscriptionError,
+    subscriber_erase,
+    subscriber_export,
+    subscriber_set_lists,
+    subscriber_subscribe,
+    subscriber_unsubscribe,
+    subscription_confirm,
+)
+
+
+def _message(request: HttpRequest, title: str, text: str, status: int = 200) -> HttpResponse:
+    return render(
+        request, "subscribers/message.html", {"title": title, "text": text}, status=status
+    )
+
+
+def _bad_link(request: HttpRequest) -> HttpResponse:
+    return _message(
+        request,
+        "This link does not work",
+        "It may have been cut short when it was copied. Open it again from the email, "
+        "or copy the whole address.",
+        status=404,
+    )
+
+
+def _test_link(request: HttpRequest) -> HttpResponse:
+    return _message(
+        request,
+        "This link comes from a test message",
+        "In the real campaign it leads each subscriber to their own page; a test changes nothing.",
+    )
+
+
+def _gone(request: HttpRequest) -> HttpResponse:
+    return _message(
+        request,
+        "This address is no longer on file",
+        "Its data was erased, so there is nothing to change.",
+        status=404,
+    )
+
+
+def _subscriber(
+    request: HttpRequest, token: str
+) -> tuple[Subscriber | None, links.LinkData | None, HttpResponse | None]:
+    try:
+        data = links.read(token)
+    except links.BadLink:
+        return None, None, _bad_link(request)
+    if not data.subscriber_id:
+        return None, data, _test_link(request)
+    subscriber = Subscriber.objects.filter(pk=data.subscriber_id).first()
+    if subscriber is None:
+        return None, data, _gone(request)
+    return subscriber, data, None
+
+
+@csrf_exempt  # the form is meant to be embedded in other sites; opt-in protects the list
+@require_http_methods(["GET", "POST"])
+def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
+    mailing_list = get_object_or_404(MailingList, pk=list_id, is_public=True)
+    context = {"list": mailing_list, "email": "", "name": "", "error": ""}
+    if request.method == "GET":
+        return render(request, "subscribers/subscribe.html", context)
+    if request.POST.get("website"):  # a field people never see; bots fill it in
+        return _message(request, "Thank you", "Please check your inbox.")
+    email = request.POST.get("email", "")
+    name = request.POST.get("name", "")
+    try:
+        subscriber, pending = subscriber_subscribe(email=email, name=name, lists=[mailing_list])
+    except SubscriptionError as error:
+        context.update(email=email, name=name, error=str(error))
+        return render(request, "subscribers/subscribe.html", context, status=400)
+    if pending:
+        from mailer.tasks import send_optin_confirmation
+
+        send_optin_confirmation.delay(subscriber_id=subscriber.pk, list_ids=[m.pk for m in pending])
+        return _message(
+            request,
+            "Almost done",
+            f"We sent a message to {subscriber.email}. Follow the link in it to confirm your "
+            f"subscription to {mailing_list.name}.",
+        )
+    return _message(request, "Thank you", f"You are subscribed to {mailing_list.name}.")
+
+
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        subscriber_id, list_ids = links.read_confirm(token)
+    except links.BadLink:
+        return _bad_link(request)
+    confirmed = subscription_confirm(subscriber_id=subscriber_id, list_ids=list_ids)
+    if not confirmed:
+        return _message(
+            request, "Already confirmed", "There was nothing left to confirm for this link."
+        )
+    names = ", ".join(m.name for m in confirmed)
+    return _message(request, "Subscription confirmed", f"You are subscribed to {names}.")
+
+
+@csrf_exempt  # RFC 8058: mail clients POST here without cookies; the signed link is the key
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber, data, problem = _subscriber(request, token)
+    if problem is not None:
+        if request.method == "POST" and data is not None and not data.subscriber_id:
+            return HttpResponse("test message: nothing to do\n", content_type="text/plain")
+        return problem
+    assert subscriber is not None and data is not None
+    lists = _campaign_lists(data.campaign_id)
+    if request.method == "GET":
+        # A GET only shows the button: link checkers and previews must not unsubscribe.
+        return render(
+            request,
+            "subscribers/unsubscribe.html",
+            {"subscriber": subscriber, "lists": lists, "token": token},
+        )
+    subscriber_unsubscribe(subscriber=subscriber, lists=lists or None)
+    if request.POST.get("List-Unsubscribe") == "One-Click":
+        return HttpResponse("unsubscribed\n", content_type="text/plain")
+    names = ", ".join(m.name for m in lists) if lists else "all lists"
+    return render(
+        request,
+        "subscribers/unsubscribed.html",
+        {"names": names, "token": token, "subscriber": subscriber},
+    )
+
+
+def _campaign_lists(campaign_id: int) -> list[MailingList]:
+    if not campaign_id:
+        return []
+    return list(MailingList.objects.filter(campaigns__pk=campaign_id).order_by("name"))
+
+
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber, _, problem = _subscriber(request, token)
+    if problem is not None:
+        return problem
+    assert subscriber is not None
+    saved = False
+    if request.method == "POST":
+        wanted = {int(v) for v in request.POST.getlist("lists") if v.isdigit()}
+        subscriber_set_lists(subscriber=subscriber, wanted=wanted)
+        saved = True
+    subscriptions = {
+        s.mailing_list_id: s.status for s in Subscription.objects.filter(subscriber=subscriber)
+    }
+    shown = MailingList.objects.filter(is_public=True) | MailingList.objects.filter(
+        pk__in=[pk for pk, status in subscriptions.items() if status != "unsubscribed"]
+    )
+    choices = [
+        {
+            "list": mailing_list,
+            "checked": subscriptions.get(mailing_list.pk) in ("confirmed", "unconfirmed"),
+        }
+        for mailing_list in shown.distinct().order_by("name")
+    ]
+    return render(
+        request,
+        "subscribers/preferences.html",
+        {"subscriber": subscriber, "choices": choices, "token": token, "saved": saved},
+    )
+
+
+def preferences_export(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber, _, problem = _subscriber(request, token)
+    if problem is not None:
+        return problem
+    assert subscriber is not None
+    response = JsonResponse(
+        subscriber_export(subscriber=subscriber), json_dumps_params={"indent": 2}
+    )
+    response["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    return response
+
+
+@require_POST
+def preferences_erase(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber, _, problem = _subscriber(request, token)
+    if problem is not None:
+        return problem
+    assert subscriber is not None
+    if request.POST.get("confirm") != "yes":
+        return _message(request, "Nothing was erased", "Tick the box to confirm, then erase.")
+    subscriber_erase(subscriber=subscriber)
+    return _message(
+        request,
+        "Your data is erased",
+        "Your address, name, attributes and subscriptions are deleted; you will get no more "
+        "messages from us.",
+    )
