@@ -85,6 +85,7 @@ def dev_environment(state: Path) -> dict[str, str]:
         "METRICS_TOKEN": keys["METRICS_TOKEN"],
         "DJANGO_SUPERUSER_PASSWORD": keys["ADMIN_PASSWORD"],
         "STATIC_ROOT": str(state / "static"),
+        "MEDIA_ROOT": str(state / "media"),
         "LOG_FORMAT": "logfmt",
     }
 
@@ -290,6 +291,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         "DEFAULT_FROM_EMAIL": "Tests <tests@example.com>",
         "FLOWER_BASIC_AUTH": "flower:test-password",
         "STATIC_ROOT": str(state / "static"),
+        "MEDIA_ROOT": str(state / "media"),
     }
     venv_bin = Path(PYTHON).parent
     steps = [

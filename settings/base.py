@@ -116,6 +116,14 @@ STATIC_URL = "static/"
 STATIC_ROOT = read_str(
     "STATIC_ROOT", "Folder collectstatic fills; served by the web app.", default="staticfiles"
 )
+# Uploaded files (subscriber imports and their error reports). The web app writes them and
+# the `default` queue's worker reads them: in compose both mount the same volume here.
+MEDIA_ROOT = read_str(
+    "MEDIA_ROOT",
+    "Folder for uploaded files (imports); shared by the web app and the workers.",
+    default="media",
+)
+MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -1,13 +1,34 @@
 import json
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from subscribers import links
-from subscribers.models import MailingList, Subscriber, Subscription
-from subscribers.services import subscriber_blocklist, subscriber_erase, subscriber_export
+from subscribers.models import MailingList, Subscriber, SubscriberImport, Subscription
+from subscribers.services import (
+    subscriber_blocklist,
+    subscriber_erase,
+    subscriber_export,
+    subscribers_export_csv,
+)
+
+
+def _csv_download(rows, name: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
+    return response
+
+
+@admin.action(description="Export as CSV (all matching the filter with “select all”)")
+def export_csv(modeladmin, request, queryset) -> StreamingHttpResponse:
+    return _csv_download(subscribers_export_csv(subscribers=queryset), "subscribers")
 
 
 @admin.action(description="Blocklist: never mail them again")
@@ -56,7 +77,7 @@ class SubscriberAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at", "preferences_link"]
     inlines = [SubscriptionInline]
     show_full_result_count = False
-    actions = [blocklist, export_data, erase]
+    actions = [export_csv, blocklist, export_data, erase]
 
     @admin.display(description="preferences page")
     def preferences_link(self, obj: Subscriber) -> str:
@@ -72,6 +93,18 @@ class MailingListAdmin(admin.ModelAdmin):
     list_filter = ["opt_in", "is_public"]
     search_fields = ["name"]
     readonly_fields = ["subscribe_form"]
+    actions = ["export_members"]
+
+    @admin.action(description="Export the list's subscribers as CSV")
+    def export_members(self, request, queryset) -> StreamingHttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Choose one list to export.", messages.ERROR)
+            return None
+        mailing_list = queryset.get()
+        return _csv_download(
+            subscribers_export_csv(subscribers=Subscriber.objects.all(), mailing_list=mailing_list),
+            f"list-{mailing_list.pk}",
+        )
 
     @admin.display(description="subscribe form")
     def subscribe_form(self, obj: MailingList) -> str:
@@ -134,3 +167,101 @@ class SubscriptionAdmin(admin.ModelAdmin):
     autocomplete_fields = ["subscriber", "mailing_list"]
     list_select_related = ["subscriber", "mailing_list"]
     show_full_result_count = False
+
+
+@admin.register(SubscriberImport)
+class SubscriberImportAdmin(admin.ModelAdmin):
+    """Upload a CSV; a worker imports it and this page shows its progress and result."""
+
+    list_display = [
+        "__str__",
+        "mailing_list",
+        "status",
+        "progress_bar",
+        "imported",
+        "skipped",
+        "report",
+        "created_at",
+    ]
+    list_filter = ["status", "mode"]
+    fields = ["file", "mode", "mailing_list"]
+    change_list_template = "admin/subscribers/subscriberimport/change_list.html"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return self.fields
+        return [
+            *self.fields,
+            "status",
+            "progress_bar",
+            "rows",
+            "imported",
+            "skipped",
+            "message",
+            "report",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj is not None else []
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return super().has_view_permission(request, obj) or super().has_change_permission(
+            request, obj
+        )
+
+    def save_model(self, request, obj, form, change) -> None:
+        from subscribers.tasks import run_import
+
+        obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(lambda: run_import.delay(import_id=obj.pk))
+        messages.info(
+            request,
+            "The file is uploaded; a worker imports it now. This list shows its progress.",
+        )
+
+    @admin.display(description="progress")
+    def progress_bar(self, obj: SubscriberImport) -> str:
+        percent = round(obj.progress * 100)
+        return format_html(
+            '<progress value="{}" max="100"></progress> {}% · {} rows', percent, percent, obj.rows
+        )
+
+    @admin.display(description="skipped lines")
+    def report(self, obj: SubscriberImport) -> str:
+        if not obj.error_report:
+            return obj.message if obj.status == SubscriberImport.Status.FAILED else "-"
+        url = reverse("admin:subscribers_subscriberimport_report", args=[obj.pk])
+        return format_html('<a href="{}">download the report</a>', url)
+
+    def get_urls(self):
+        report = self.admin_site.admin_view(self.report_view)
+        return [
+            path("<int:import_id>/report/", report, name="subscribers_subscriberimport_report"),
+            *super().get_urls(),
+        ]
+
+    def report_view(self, request, import_id: int) -> FileResponse:
+        """The skipped lines (they hold addresses: staff only, never a public media URL)."""
+        job = get_object_or_404(SubscriberImport, pk=import_id)
+        if not self.has_view_permission(request, job) or not job.error_report:
+            raise Http404("This import has no report.")
+        return FileResponse(
+            job.error_report.open("rb"),
+            as_attachment=True,
+            filename=f"import-{job.pk}-skipped-lines.csv",
+            content_type="text/csv",
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        running = SubscriberImport.objects.filter(
+            status__in=[SubscriberImport.Status.QUEUED, SubscriberImport.Status.RUNNING]
+        ).exists()
+        return super().changelist_view(request, {**(extra_context or {}), "refresh": running})

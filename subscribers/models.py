@@ -82,3 +82,62 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} on {self.mailing_list_id}: {self.status}"
+
+
+class SubscriberImport(models.Model):
+    """A CSV file uploaded in the admin, imported by a worker on the `default` queue."""
+
+    class Mode(models.TextChoices):
+        SUBSCRIBE = "subscribe", "Subscribe to a list (add or update subscribers)"
+        UPDATE = "update", "Update subscribers already on file (name and attributes)"
+        BLOCKLIST = "blocklist", "Blocklist the addresses"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    file = models.FileField(
+        upload_to="imports/%Y/%m/",
+        help_text="CSV, UTF-8, header row first: email (required), name (optional); any "
+        "other column is stored in the subscriber's attributes.",
+    )
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.SUBSCRIBE)
+    mailing_list = models.ForeignKey(
+        MailingList,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text="The list to subscribe the addresses to (mode 'subscribe' only). New "
+        "subscriptions are confirmed on single opt-in lists, unconfirmed on double ones.",
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    rows = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    progress = models.FloatField(default=0, help_text="Share of the file read, 0 to 1.")
+    message = models.TextField(blank=True)
+    error_report = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "import"
+
+    def __str__(self) -> str:
+        return f"{(self.file.name or '').rsplit('/', 1)[-1]} ({self.get_mode()})"
+
+    def get_mode(self) -> str:
+        return self.Mode(self.mode).name.lower()
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.mode == self.Mode.SUBSCRIBE and self.mailing_list_id is None:
+            raise ValidationError({"mailing_list": "Choose the list to subscribe them to."})

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import csv
+import enum
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from email_validator import EmailNotValidError, validate_email
 
 from subscribers.models import MailingList, Subscriber, Subscription
 
+# Columns an export writes that are not attributes: ignored when the file is imported again.
+EXPORT_ONLY = ("status", "subscription", "created_at")
 # Rows per INSERT statement: large enough that the database does the work in bulk, small
 # enough that one statement's arrays stay a few hundred kilobytes.
 IMPORT_CHUNK = 5000
@@ -30,19 +33,37 @@ def normalise_email(raw: str) -> str:
     return result.normalized.lower()
 
 
+class ImportMode(enum.StrEnum):
+    # Add or update subscribers and subscribe them to a list (never re-subscribing someone
+    # who unsubscribed from it).
+    SUBSCRIBE = "subscribe"
+    # Update the name and attributes of subscribers already on file; nobody is added.
+    UPDATE = "update"
+    # Blocklist the addresses (adding those not on file), so they are never mailed.
+    BLOCKLIST = "blocklist"
+
+
 @dataclass
 class ImportReport:
     imported: int = 0
     rows: int = 0
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    bytes_read: int = 0
 
     def add_error(self, line: int, reason: str) -> None:
         self.skipped.append((line, reason))
 
+    def error_report_csv(self) -> Iterator[str]:
+        """The skipped lines as CSV (line, reason), for download."""
+        yield "line,reason\r\n"
+        for line, reason in self.skipped:
+            yield f'{line},"{reason.replace(chr(34), chr(34) * 2)}"\r\n'
 
-def _decoded_lines(stream: BinaryIO, bad_lines: set[int]) -> Iterator[str]:
+
+def _decoded_lines(stream: BinaryIO, bad_lines: set[int], report: ImportReport) -> Iterator[str]:
     """Decode line by line, so one badly encoded line is reported instead of failing the file."""
     for number, raw in enumerate(stream, start=1):
+        report.bytes_read += len(raw)
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:
@@ -73,13 +94,58 @@ SELECT s, %s, %s, now(), now() FROM unnest(%s::bigint[]) AS t(s)
 ON CONFLICT (subscriber_id, mailing_list_id) DO NOTHING
 """
 
+UPDATE_SUBSCRIBERS = """
+UPDATE subscribers_subscriber s
+SET name = CASE WHEN t.n <> '' THEN t.n ELSE s.name END,
+    attributes = s.attributes || t.a::jsonb,
+    updated_at = now()
+FROM unnest(%s::text[], %s::text[], %s::text[]) AS t(e, n, a)
+WHERE s.email = t.e
+RETURNING s.email
+"""
 
-def _write_chunk(rows: list[tuple[str, str, str]], mailing_list: MailingList, status: str) -> int:
+BLOCKLIST_SUBSCRIBERS = """
+INSERT INTO subscribers_subscriber (email, name, attributes, status, created_at, updated_at)
+SELECT e, n, a::jsonb, 'blocklisted', now(), now()
+FROM unnest(%s::text[], %s::text[], %s::text[]) AS t(e, n, a)
+ON CONFLICT (email) DO UPDATE SET status = 'blocklisted', updated_at = now()
+RETURNING id
+"""
+
+
+@dataclass
+class _Row:
+    line: int
+    email: str
+    name: str
+    attributes: str  # JSON
+
+
+def _write_chunk(
+    rows: list[_Row],
+    *,
+    mode: ImportMode,
+    mailing_list: MailingList | None,
+    status: str,
+    report: ImportReport,
+) -> int:
+    columns = [[r.email for r in rows], [r.name for r in rows], [r.attributes for r in rows]]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            UPSERT_SUBSCRIBERS,
-            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
-        )
+        if mode == ImportMode.UPDATE:
+            cursor.execute(UPDATE_SUBSCRIBERS, columns)
+            found = {row[0] for row in cursor.fetchall()}
+            for r in rows:
+                if r.email not in found:
+                    report.add_error(
+                        r.line,
+                        f"{r.email} is not a subscriber; import it with mode 'subscribe' to add it",
+                    )
+            return len(found)
+        if mode == ImportMode.BLOCKLIST:
+            cursor.execute(BLOCKLIST_SUBSCRIBERS, columns)
+            return len(cursor.fetchall())
+        assert mailing_list is not None
+        cursor.execute(UPSERT_SUBSCRIBERS, columns)
         ids = [row[0] for row in cursor.fetchall()]
         cursor.execute(INSERT_SUBSCRIPTIONS, [mailing_list.pk, status, ids])
     return len(ids)
@@ -88,21 +154,28 @@ def _write_chunk(rows: list[tuple[str, str, str]], mailing_list: MailingList, st
 def subscribers_import_csv(
     *,
     stream: BinaryIO,
-    mailing_list: MailingList,
+    mailing_list: MailingList | None = None,
+    mode: ImportMode | str = ImportMode.SUBSCRIBE,
     confirmed: bool | None = None,
     progress: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import `email`, `name` and attribute columns; bad rows are reported and skipped.
 
+    mode: subscribe (to `mailing_list`), update or blocklist (see ImportMode).
     confirmed: the status of new subscriptions; by default confirmed on single opt-in lists
     and unconfirmed on double opt-in lists (those subscribers get mail once they confirm).
     """
-    if confirmed is None:
-        confirmed = mailing_list.opt_in == MailingList.OptIn.SINGLE
-    status = Subscription.Status.CONFIRMED if confirmed else Subscription.Status.UNCONFIRMED
+    mode = ImportMode(mode)
+    status = ""
+    if mode == ImportMode.SUBSCRIBE:
+        if mailing_list is None:
+            raise ImportFileError("Choose the mailing list to subscribe the file's addresses to.")
+        if confirmed is None:
+            confirmed = mailing_list.opt_in == MailingList.OptIn.SINGLE
+        status = Subscription.Status.CONFIRMED if confirmed else Subscription.Status.UNCONFIRMED
     report = ImportReport()
     bad_encoding: set[int] = set()
-    reader = csv.reader(_decoded_lines(stream, bad_encoding))
+    reader = csv.reader(_decoded_lines(stream, bad_encoding, report))
     try:
         header = [column.strip().lower() for column in next(reader)]
     except StopIteration:
@@ -124,10 +197,22 @@ def subscribers_import_csv(
         )
     email_at = header.index("email")
     name_at = header.index("name") if "name" in header else None
-    attribute_columns = [(i, c) for i, c in enumerate(header) if c not in ("email", "name") and c]
+    attribute_columns = [
+        (i, c) for i, c in enumerate(header) if c and c not in ("email", "name", *EXPORT_ONLY)
+    ]
 
     seen: dict[str, int] = {}
-    pending: list[tuple[str, str, str]] = []
+    pending: list[_Row] = []
+
+    def flush() -> None:
+        if pending:
+            report.imported += _write_chunk(
+                pending, mode=mode, mailing_list=mailing_list, status=status, report=report
+            )
+            pending.clear()
+        if progress:
+            progress(report)
+
     for record in _records(reader, report):
         line, values = record
         report.rows += 1
@@ -150,18 +235,16 @@ def subscribers_import_csv(
         if len(name) > MAX_NAME:
             report.add_error(line, f"the name is longer than {MAX_NAME} characters")
             continue
+        if "\r" in name or "\n" in name:
+            report.add_error(line, "the name contains a line break")
+            continue
         seen[email] = line
         attributes = {column: values[i] for i, column in attribute_columns if values[i] != ""}
-        pending.append((email, name, json.dumps(attributes)))
+        pending.append(_Row(line, email, name, json.dumps(attributes)))
         if len(pending) >= IMPORT_CHUNK:
-            report.imported += _write_chunk(pending, mailing_list, status)
-            pending.clear()
-            if progress:
-                progress(report)
-    if pending:
-        report.imported += _write_chunk(pending, mailing_list, status)
-    if progress:
-        progress(report)
+            flush()
+    flush()
+    report.skipped.sort()
     return report
 
 
@@ -180,6 +263,54 @@ def _records(reader, report: ImportReport) -> Iterable[tuple[int, list[str]]]:
         if not any(v.strip() for v in values):
             continue  # blank line
         yield start, values
+
+
+# --- Export ----------------------------------------------------------------------------------
+
+
+class _Echo:
+    """A file-like object whose write returns what it was given (for streaming CSV)."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def subscribers_export_csv(
+    *, subscribers: QuerySet[Subscriber], mailing_list: MailingList | None = None
+) -> Iterator[str]:
+    """CSV of these subscribers, streamed in constant memory: email, name, status, (the
+    subscription's status on `mailing_list`), created, then one column per attribute.
+
+    The file can be imported again as it is.
+    """
+    with connection.cursor() as cursor:
+        query, params = subscribers.values("attributes").query.sql_with_params()
+        cursor.execute(
+            f"SELECT DISTINCT jsonb_object_keys(attributes) FROM ({query}) AS s ORDER BY 1",  # noqa: S608
+            params,
+        )
+        keys = [row[0] for row in cursor.fetchall()]
+    writer = csv.writer(_Echo())
+    list_column = ["subscription"] if mailing_list is not None else []
+    yield writer.writerow(["email", "name", "status", *list_column, "created_at", *keys])
+    rows = subscribers.order_by("pk")
+    fields = ["email", "name", "status", "created_at", "attributes"]
+    if mailing_list is not None:
+        rows = rows.filter(subscriptions__mailing_list=mailing_list)
+        fields.append("subscriptions__status")
+    for values in rows.values_list(*fields).iterator(chunk_size=5000):
+        email, name, status, created_at, attributes = values[:5]
+        extra = [values[5]] if mailing_list is not None else []
+        cells = [_cell(attributes.get(k)) for k in keys] if attributes else [""] * len(keys)
+        yield writer.writerow([email, name, status, *extra, created_at.isoformat(), *cells])
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 # --- Subscriptions: the public form, confirmation, unsubscribe, preferences ----------------
@@ -382,3 +513,61 @@ def subscriber_erase(*, subscriber: Subscriber) -> None:
     # Sent rows stay, without the address, so that campaign counts remain true.
     Delivery.objects.filter(subscriber=subscriber).update(email="erased@invalid", subscriber=None)
     subscriber.delete()
+
+
+# --- Imports uploaded in the admin ----------------------------------------------------------
+
+
+def subscriber_import_run(*, import_id: int) -> None:
+    """Run an uploaded import (on a worker); its row shows progress, the result and a
+    downloadable report of the skipped lines."""
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from subscribers.models import SubscriberImport
+
+    claimed = SubscriberImport.objects.filter(
+        pk=import_id, status=SubscriberImport.Status.QUEUED
+    ).update(status=SubscriberImport.Status.RUNNING, started_at=timezone.now())
+    if not claimed:
+        return  # another worker got there first, or it already ran
+    job = SubscriberImport.objects.select_related("mailing_list").get(pk=import_id)
+    size = max(job.file.size, 1)
+
+    def progress(report: ImportReport) -> None:
+        SubscriberImport.objects.filter(pk=job.pk).update(
+            rows=report.rows,
+            imported=report.imported,
+            skipped=len(report.skipped),
+            progress=min(report.bytes_read / size, 1.0),
+        )
+
+    try:
+        with job.file.open("rb") as uploaded:
+            report = subscribers_import_csv(
+                stream=cast("BinaryIO", uploaded),
+                mailing_list=job.mailing_list,
+                mode=job.mode,
+                progress=progress,
+            )
+    except (ImportFileError, OSError) as error:
+        job.status = SubscriberImport.Status.FAILED
+        job.message = f"{error} Nothing was imported."
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "message", "finished_at"])
+        return
+    if report.skipped:
+        job.error_report.save(
+            f"import-{job.pk}-skipped.csv",
+            ContentFile("".join(report.error_report_csv()).encode()),
+            save=False,
+        )
+    job.status = SubscriberImport.Status.DONE
+    job.rows, job.imported, job.skipped = report.rows, report.imported, len(report.skipped)
+    job.progress = 1.0
+    job.message = (
+        f"{report.imported:,} imported, {len(report.skipped):,} of {report.rows:,} rows "
+        "skipped" + (" (see the report)" if report.skipped else "") + "."
+    )
+    job.finished_at = timezone.now()
+    job.save()

@@ -87,6 +87,119 @@ def test_the_command_creates_the_list_when_asked_and_reports_bad_lines(tmp_path:
         "import_subscribers", str(path), "--list", "Fresh", "--create-list", stdout=out, stderr=err
     )
 
-    assert "Imported 1 subscribers into 'Fresh'" in out.getvalue()
+    assert "subscribe: 1 subscribers into 'Fresh'" in out.getvalue()
     assert f"{path}:3: skipped: 'broken' is not a valid email address" in err.getvalue()
     assert MailingList.objects.get(name="Fresh").subscribers.count() == 1
+
+
+def test_update_mode_changes_known_subscribers_and_reports_unknown_ones():
+    known = SubscriptionFactory(subscriber__name="Old", subscriber__attributes={"a": "1"})
+    email = known.subscriber.email
+    csv = f"email,name,b\n{email},New,2\nstranger@example.com,X,3\n".encode()
+
+    report = subscribers_import_csv(stream=io.BytesIO(csv), mode="update")
+
+    assert report.imported == 1
+    assert report.skipped == [
+        (3, "stranger@example.com is not a subscriber; import it with mode 'subscribe' to add it")
+    ]
+    subscriber = Subscriber.objects.get(email=email)
+    assert (subscriber.name, subscriber.attributes) == ("New", {"a": "1", "b": "2"})
+    assert not Subscriber.objects.filter(email="stranger@example.com").exists()
+    assert Subscription.objects.count() == 1
+
+
+def test_blocklist_mode_blocklists_known_and_unknown_addresses():
+    known = SubscriptionFactory()
+    csv = f"email\n{known.subscriber.email}\nnew@example.com\nbad-address\n".encode()
+
+    report = subscribers_import_csv(stream=io.BytesIO(csv), mode="blocklist")
+
+    assert report.imported == 2 and [line for line, _ in report.skipped] == [4]
+    assert set(Subscriber.objects.values_list("email", "status")) == {
+        (known.subscriber.email, "blocklisted"),
+        ("new@example.com", "blocklisted"),
+    }
+
+
+def test_the_error_report_lists_each_skipped_line_with_its_reason():
+    report = run_import(
+        b'email\nok@example.com\n"quoted, bad"\nok@example.com\n', MailingListFactory()
+    )
+    assert "".join(report.error_report_csv()).splitlines() == [
+        "line,reason",
+        "3,\"'quoted, bad' is not a valid email address: An email address must have an @-sign.\"",
+        '4,"ok@example.com already appears on line 2"',
+    ]
+
+
+def test_an_uploaded_import_runs_and_keeps_its_report(admin_client, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from subscribers.models import SubscriberImport
+    from subscribers.services import subscriber_import_run
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    news = MailingListFactory()
+    upload = SimpleUploadedFile("people.csv", b"email,city\na@example.com,Oslo\nnope,Rome\n")
+    response = admin_client.post(
+        "/admin/subscribers/subscriberimport/add/",
+        {"file": upload, "mode": "subscribe", "mailing_list": news.pk},
+    )
+    assert response.status_code == 302
+    job = SubscriberImport.objects.get()
+    assert job.status == "queued"
+
+    subscriber_import_run(import_id=job.pk)  # what the worker on the `default` queue runs
+
+    job.refresh_from_db()
+    assert (job.status, job.rows, job.imported, job.skipped, job.progress) == ("done", 2, 1, 1, 1.0)
+    report = admin_client.get(f"/admin/subscribers/subscriberimport/{job.pk}/report/")
+    assert b"3,\"'nope' is not a valid email address" in b"".join(report.streaming_content)
+    page = admin_client.get("/admin/subscribers/subscriberimport/").content.decode()
+    assert "download the report" in page and 'http-equiv="refresh"' not in page
+
+
+def test_an_upload_for_subscribing_needs_a_list(admin_client, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    upload = SimpleUploadedFile("people.csv", b"email\na@example.com\n")
+    response = admin_client.post(
+        "/admin/subscribers/subscriberimport/add/", {"file": upload, "mode": "subscribe"}
+    )
+    assert response.status_code == 200
+    assert "Choose the list to subscribe them to." in response.content.decode()
+
+
+def test_export_streams_csv_that_imports_again(admin_client):
+    news = MailingListFactory()
+    for n, city in enumerate(["Oslo", "Rome"]):
+        SubscriptionFactory(
+            mailing_list=news,
+            subscriber__email=f"p{n}@example.com",
+            subscriber__attributes={"city": city, "n": n},
+        )
+    SubscriptionFactory(subscriber__email="other@example.com")
+
+    response = admin_client.post(
+        "/admin/subscribers/mailinglist/",
+        {"action": "export_members", "_selected_action": [news.pk]},
+    )
+    text = b"".join(response.streaming_content).decode()
+    lines = text.splitlines()
+    assert lines[0] == "email,name,status,subscription,created_at,city,n"
+    assert [line.split(",")[0] for line in lines[1:]] == ["p0@example.com", "p1@example.com"]
+    assert lines[1].endswith(",Oslo,0")
+
+    Subscriber.objects.all().delete()
+    report = run_import(text.encode(), MailingListFactory())
+    assert report.imported == 2 and not report.skipped
+    assert Subscriber.objects.get(email="p1@example.com").attributes == {"city": "Rome", "n": "1"}
+
+
+def test_the_export_command_writes_a_file(tmp_path: Path):
+    SubscriptionFactory(subscriber__email="a@example.com")
+    target = tmp_path / "out.csv"
+    call_command("export_subscribers", "--output", str(target), stderr=io.StringIO())
+    assert target.read_text().splitlines()[1].startswith("a@example.com,")
