@@ -1,4 +1,4 @@
-"""python -m bench run [--scenarios 1,...,7] [--runs 3] — see README.md, "Performance".
+"""python -m bench run [--scenarios 1,...,8] [--runs 3] — see README.md, "Performance".
 
 Starts its own PostgreSQL, Redis and Postfix smtp-sink (under .state/bench), runs the
 scenarios, and writes bench/results/latest.md (a Markdown table) and latest.json (every figure).
@@ -43,7 +43,7 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("command", choices=["run"])
-    parser.add_argument("--scenarios", default="1,2,3,4,5,6,7")
+    parser.add_argument("--scenarios", default="1,2,3,4,5,6,7,8")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--recipients", type=int, default=50_000)
     parser.add_argument("--senders", type=int, default=2, help="sender worker processes")
@@ -140,6 +140,12 @@ def main() -> int:
             record("scale", summary([scenarios.scale(stack, sizes) for _ in range(args.runs)]))
         if 7 in wanted:
             record("control", summary([scenarios.control_latency(stack) for _ in range(args.runs)]))
+        if 8 in wanted:
+            count = max(int(s) for s in args.scale.split(","))
+            record(
+                "subscriber_files",
+                summary([scenarios.subscriber_files(stack, count) for _ in range(args.runs)]),
+            )
     finally:
         stack.shutdown()
     print(report(results))
@@ -234,6 +240,14 @@ def report(results: dict) -> str:
         lines += [
             f"| 7 pause → last message | seconds | {span(results, 'control', 'pause_to_last_sent_seconds', 2)} | ≤ 1 |",
             f"| 7 resume → first message | seconds | {span(results, 'control', 'resume_to_first_sent_seconds', 2)} | |",
+        ]
+    if "subscriber_files" in results:
+        n = int(med(results, "subscriber_files", "subscribers") or 0)
+        lines += [
+            f"| 8 import {n:,} subscribers (CSV, subscribe) | seconds | {span(results, 'subscriber_files', 'import_seconds')} | ≤ 60 |",
+            f"| 8 export {n:,} subscribers (streaming CSV) | seconds | {span(results, 'subscriber_files', 'export_seconds')} | |",
+            f"| | peak RSS of the exporting process, MB | {span(results, 'subscriber_files', 'export_peak_rss_mb')} | constant |",
+            f"| 8 re-import of the export (update) | seconds | {span(results, 'subscriber_files', 'update_import_seconds')} | |",
         ]
     return "\n".join(lines) + "\n"
 
