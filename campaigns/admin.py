@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -7,7 +8,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from campaigns.models import Campaign, Template
+from campaigns import tracking
+from campaigns.audience import audience_count
+from campaigns.models import Campaign, Condition, Template
 from campaigns.rendering import TemplateError, sanitise
 from campaigns.services import (
     CampaignError,
@@ -18,6 +21,23 @@ from campaigns.services import (
     campaign_start,
 )
 from subscribers.models import Subscriber
+
+
+class ConditionInline(admin.TabularInline):
+    model = Condition
+    extra = 0
+    verbose_name = "attribute condition"
+    verbose_name_plural = (
+        "Only subscribers whose attributes match all of these (empty: everyone on the lists)"
+    )
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # The audience is written down when the campaign starts; later edits would not apply.
+        editable = obj is None or obj.status == Campaign.Status.DRAFT
+        return editable and super().has_change_permission(request, obj)
+
+    has_add_permission = has_change_permission
+    has_delete_permission = has_change_permission
 
 
 @admin.register(Template)
@@ -94,7 +114,9 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ["name", "subject"]
     filter_horizontal = ["lists"]
     actions = [start, pause, resume, cancel, send_test]
+    inlines = [ConditionInline]
     readonly_fields = [
+        "audience",
         "status",
         "status_reason",
         "total",
@@ -105,9 +127,10 @@ class CampaignAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     fieldsets = [
-        (None, {"fields": ["name", "subject", "from_email", "lists"]}),
+        (None, {"fields": ["name", "subject", "from_email", "lists", "audience"]}),
         ("Content", {"fields": ["template", "format", "body"]}),
         ("Sending", {"fields": ["send_at", "rate_limit", "weight", "smtp_server"]}),
+        ("Tracking", {"fields": ["track_opens", "track_clicks"]}),
         (
             "Progress",
             {
@@ -159,6 +182,12 @@ class CampaignAdmin(admin.ModelAdmin):
             "campaign": campaign,
             "status": status,
             "outcomes": monitor.campaign_outcomes(campaign.pk),
+            "tracking": tracking.campaign_stats(campaign.pk),
+            "bounces": dict(
+                campaign.bounces.values_list("kind")
+                .annotate(n=Count("id"))
+                .values_list("kind", "n")
+            ),
             "errors": monitor.campaign_error_replies(campaign.pk),
             "minutes": [
                 {"minute": m, "sent": n, "height": round(100 * n / peak) if peak else 0}
@@ -262,6 +291,18 @@ class CampaignAdmin(admin.ModelAdmin):
             percent,
             obj.sent + obj.failed,
             obj.total,
+        )
+
+    @admin.display(description="audience")
+    def audience(self, obj: Campaign) -> str:
+        if obj.pk is None:
+            return "Save the campaign to count who it goes to."
+        if obj.started_at is not None:
+            return f"{obj.total:,} recipients, fixed when it started."
+        count = audience_count(obj.pk, obj.condition_triples())
+        return (
+            f"{count:,} subscribers match the saved lists and conditions now (enabled, "
+            "confirmed where the list needs it, each once). Save to count again after a change."
         )
 
     @admin.display(description="report")

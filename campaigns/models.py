@@ -117,6 +117,16 @@ class Campaign(models.Model):
         help_text="Share of worker slots and of the global rate against other running "
         "campaigns: a campaign of weight 2 gets twice the share of one of weight 1.",
     )
+    track_opens = models.BooleanField(
+        default=True,
+        help_text="Add an invisible image that records when the message is opened (where the "
+        "mail client loads images).",
+    )
+    track_clicks = models.BooleanField(
+        default=True,
+        help_text="Send links through a redirect that records clicks; it only ever leads to "
+        "the links of this campaign.",
+    )
     smtp_server = models.ForeignKey(
         "mailer.SmtpServer",
         null=True,
@@ -141,20 +151,30 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def content(self) -> PreparedContent:
+    def condition_triples(self) -> list[tuple[str, str, str]]:
+        return [(c.attribute, c.operator, c.value) for c in self.conditions.order_by("pk")]
+
+    def content(self, *, tracking: bool = True) -> PreparedContent:
         """Subject, body and layout compiled together (raises TemplateError)."""
+        track_clicks = tracking and self.track_clicks and self.pk is not None
         return PreparedContent(
             subject=self.subject,
             body=self.body,
             layout=self.template.html if self.template else None,
             format=self.format,
+            link_id=self.tracked_link_id if track_clicks else None,
+            open_pixel=tracking and self.track_opens and self.pk is not None,
         )
+
+    def tracked_link_id(self, url: str) -> int:
+        link, _ = TrackedLink.objects.get_or_create(campaign=self, url=url[:2000])
+        return link.pk
 
     def clean(self) -> None:
         if not self.subject or not self.body:
             return  # the form already says these are required
         try:
-            self.content()
+            self.content(tracking=False)
         except TemplateError as error:
             field = "subject" if str(error).startswith("The subject") else "body"
             raise ValidationError({field: str(error)}) from error
@@ -175,3 +195,83 @@ class Campaign(models.Model):
                 f"A {current} campaign cannot become {new}; from {current} it can become: "
                 f"{allowed}."
             )
+
+
+class Condition(models.Model):
+    """Narrows a campaign's lists to subscribers whose attributes match; all must hold."""
+
+    class Operator(models.TextChoices):
+        EQUALS = "equals", "equals"
+        NOT_EQUALS = "not_equals", "does not equal"
+        CONTAINS = "contains", "contains"
+        GT = "gt", "is greater than"
+        LT = "lt", "is less than"
+        EXISTS = "exists", "is set"
+        NOT_EXISTS = "not_exists", "is not set"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="conditions")
+    attribute = models.CharField(
+        max_length=100, help_text="Attribute name, as the CSV column it came from, e.g. city."
+    )
+    operator = models.CharField(max_length=10, choices=Operator.choices, default=Operator.EQUALS)
+    value = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Compared as text; as numbers when both sides are numbers. Not used by "
+        "'is set' and 'is not set'.",
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.attribute} {self.get_operator_display()} {self.value}".strip()
+
+    def clean(self) -> None:
+        needs_value = self.operator not in (self.Operator.EXISTS, self.Operator.NOT_EXISTS)
+        if needs_value and self.value == "" and self.operator != self.Operator.EQUALS:
+            raise ValidationError({"value": "Give the value to compare with."})
+        if not self.attribute.strip():
+            raise ValidationError({"attribute": "Give the attribute's name."})
+
+
+class TrackedLink(models.Model):
+    """A URL in a campaign's HTML, reached through the click-tracking redirect."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="links")
+    url = models.URLField(max_length=2000)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "url"], name="one_link_per_url")]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Open(models.Model):
+    """A message opened (its tracking image loaded); written in batches from Redis."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    subscriber_id = models.BigIntegerField(null=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "subscriber_id"])]
+
+    def __str__(self) -> str:
+        return f"open of {self.campaign_id} by {self.subscriber_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Click(models.Model):
+    """A tracked link followed; written in batches from Redis."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    link = models.ForeignKey(TrackedLink, on_delete=models.CASCADE, related_name="clicks")
+    subscriber_id = models.BigIntegerField(null=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "link"])]
+
+    def __str__(self) -> str:
+        return f"click on {self.link_id} by {self.subscriber_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,7 +166,19 @@ class PreparedContent:
     alter them (`{% if a < b %}` would otherwise come back as `{% if a &lt; b %}`).
     """
 
-    def __init__(self, *, subject: str, body: str, layout: str | None, format: str) -> None:
+    def __init__(
+        self,
+        *,
+        subject: str,
+        body: str,
+        layout: str | None,
+        format: str,
+        link_id: Callable[[str], int] | None = None,
+        open_pixel: bool = False,
+    ) -> None:
+        """link_id: with click tracking, gives the id under which a URL is tracked; each
+        http(s) link of the HTML then leads through the tracking redirect. open_pixel: add
+        the open-tracking image."""
         if format not in FORMATS:
             raise TemplateError(f"Unknown body format {format!r}; use one of {FORMATS}.")
         check_variables(subject, "subject")
@@ -193,6 +206,10 @@ class PreparedContent:
         if layout is not None:
             before, after = CONTENT_PLACEHOLDER.split(layout, maxsplit=1)
             source = tags.hide(before) + source + tags.hide(after)
+        if link_id is not None:
+            source = _track_links(source, link_id, tags)
+        if open_pixel:
+            source = _add_pixel(source, tags)
         self.html = _Compiled(tags.show(inline_css(source)), _html_engine, "body", True)
         # The text alternative is derived from the source once, not from each rendered
         # message: the template variables survive the conversion and are filled per
@@ -226,8 +243,38 @@ class _Tags:
 
         return _TAG.sub(swap, source)
 
+    def add(self, tag: str) -> str:
+        """A placeholder for template syntax inserted here (not written by the user)."""
+        self.hidden.append(tag)
+        return f"zqtag{len(self.hidden) - 1}qz"
+
     def show(self, source: str) -> str:
         return re.sub(r"zqtag(\d+)qz", lambda m: self.hidden[int(m.group(1))], source)
+
+
+# Links to track: http(s) URLs in <a href>, without template tags in them (a URL that differs
+# per recipient cannot be one tracked link).
+_HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(https?://[^"'\s]+)\2""", re.IGNORECASE)
+
+
+def _track_links(source: str, link_id: Callable[[str], int], tags: _Tags) -> str:
+    def rewrite(match: re.Match) -> str:
+        url = html.unescape(match.group(3))
+        if "zqtag" in url:
+            return match.group(0)
+        tracked = tags.add("{{ tracking_base }}") + f"{link_id(url)}/"
+        return f"{match.group(1)}{match.group(2)}{tracked}{match.group(2)}"
+
+    return _HREF.sub(rewrite, source)
+
+
+def _add_pixel(source: str, tags: _Tags) -> str:
+    pixel = (
+        f'<img src="{tags.add("{{ open_url }}")}" width="1" height="1" alt="" '
+        'style="display:block;border:0;width:1px;height:1px">'
+    )
+    at = source.lower().rfind("</body>")
+    return source[:at] + pixel + source[at:] if at >= 0 else source + pixel
 
 
 def inline_css(source: str) -> str:

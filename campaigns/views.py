@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import escape
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from campaigns.models import Campaign
+from campaigns import tracking
+from campaigns.models import Campaign, TrackedLink
 from campaigns.rendering import TemplateError
 from subscribers import links
 from subscribers.models import Subscriber
@@ -50,3 +51,58 @@ def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
     response = HttpResponse(html)
     response["X-Robots-Tag"] = "noindex"
     return response
+
+
+# A transparent GIF of one pixel.
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+
+def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
+    """The open-tracking image: recorded (one Redis write) when the signature holds."""
+    try:
+        data = links.read(token)
+    except links.BadLink:
+        data = None
+    if data is not None and data.campaign_id:
+        tracking.record_open(campaign_id=data.campaign_id, subscriber_id=data.subscriber_id)
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def click(request: HttpRequest, token: str, link_id: int) -> HttpResponse:
+    """The click redirect: only to a link of the campaign the signed token names."""
+    try:
+        data = links.read(token)
+    except links.BadLink as error:
+        raise Http404("This link does not work; open it again from the email.") from error
+    url = _link_url(data.campaign_id, link_id)
+    if url is None:
+        raise Http404("This link does not work; open it again from the email.")
+    tracking.record_click(
+        campaign_id=data.campaign_id, subscriber_id=data.subscriber_id, link_id=link_id
+    )
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "no-store, private"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# Link URLs never change once made; a process keeps the ones it served.
+_links_cache: dict[tuple[int, int], str] = {}
+
+
+def _link_url(campaign_id: int, link_id: int) -> str | None:
+    url = _links_cache.get((campaign_id, link_id))
+    if url is None:
+        url = (
+            TrackedLink.objects.filter(pk=link_id, campaign_id=campaign_id)
+            .values_list("url", flat=True)
+            .first()
+        )
+        if url is not None and len(_links_cache) < 100_000:
+            _links_cache[(campaign_id, link_id)] = url
+    return url

@@ -290,6 +290,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         "SMTP_URL": "smtp://127.0.0.1:2599",
         "DEFAULT_FROM_EMAIL": "Tests <tests@example.com>",
         "FLOWER_BASIC_AUTH": "flower:test-password",
+        "ANYMAIL_WEBHOOK_SECRET": "hooks:test-secret",
+        "MAILGUN_WEBHOOK_SIGNING_KEY": "test-signing-key",
         "STATIC_ROOT": str(state / "static"),
         "MEDIA_ROOT": str(state / "media"),
     }

@@ -7,7 +7,14 @@ from django.urls import reverse
 
 from mailer import heartbeats
 from mailer.batch import SETTINGS_EVERY
-from mailer.models import Delivery, DomainThrottle, PerformanceSettings, SmtpServer
+from mailer.models import (
+    Bounce,
+    BounceSettings,
+    Delivery,
+    DomainThrottle,
+    PerformanceSettings,
+    SmtpServer,
+)
 
 
 @admin.register(SmtpServer)
@@ -126,3 +133,39 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Bounce)
+class BounceAdmin(admin.ModelAdmin):
+    """Bounces and complaints as providers reported them (written by the webhooks)."""
+
+    list_display = ["email", "kind", "campaign", "source", "description", "at"]
+    list_filter = ["kind", "source", "campaign"]
+    search_fields = ["email"]
+    list_select_related = ["campaign"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BounceSettings)
+class BounceSettingsAdmin(admin.ModelAdmin):
+    """One row: when bounces and complaints blocklist a subscriber."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        BounceSettings.load()
+        return HttpResponseRedirect(reverse("admin:mailer_bouncesettings_change", args=[1]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        BounceSettings.load()
+        return super().change_view(request, object_id, form_url, extra_context)

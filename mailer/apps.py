@@ -6,4 +6,4 @@ class MailerConfig(AppConfig):
     verbose_name = "Mailer engine"
 
     def ready(self) -> None:
-        from mailer import signals  # noqa: F401 (connects the worker signals)
+        from mailer import bounces, signals  # noqa: F401 (connect the signal receivers)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hmac
+import json
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from email_validator import EmailNotValidError
 
 from mailer import metrics, monitor
 from mailer.models import SmtpServer
@@ -89,3 +93,65 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return response
     body, content_type = metrics.render()
     return HttpResponse(body, content_type=content_type)
+
+
+@csrf_exempt  # called by other systems, authenticated by the bearer token
+@require_POST
+def bounce_webhook(request: HttpRequest) -> JsonResponse:
+    """Generic bounce endpoint: {"email", "type": hard|soft|complaint, "description",
+    "campaign_id", "at"} or a list of them, with `Authorization: Bearer BOUNCE_WEBHOOK_TOKEN`.
+    Good items are recorded even when others are refused; each refusal says why."""
+    from mailer.bounces import bounce_record
+
+    token = settings.BOUNCE_WEBHOOK_TOKEN
+    given = request.headers.get("Authorization", "")
+    if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return JsonResponse(
+            {
+                "error": "Send 'Authorization: Bearer <BOUNCE_WEBHOOK_TOKEN>' (set in the "
+                "environment; the endpoint is off while it is empty)."
+            },
+            status=401,
+        )
+    try:
+        payload = json.loads(request.body)
+    except ValueError as error:
+        return JsonResponse({"error": f"The body is not JSON: {error}"}, status=400)
+    items = payload if isinstance(payload, list) else [payload]
+    recorded, refused = 0, []
+    for n, item in enumerate(items):
+        problem = _bounce_problem(item)
+        if problem:
+            refused.append({"index": n, "error": problem})
+            continue
+        at = parse_datetime(item["at"]) if item.get("at") else None
+        try:
+            bounce_record(
+                email=item["email"],
+                kind=item["type"],
+                source="api",
+                description=str(item.get("description", "")),
+                campaign_id=item.get("campaign_id"),
+                at=at,
+            )
+        except EmailNotValidError as error:
+            refused.append({"index": n, "error": f"'email' is not a valid address: {error}"})
+            continue
+        recorded += 1
+    status = 200 if not refused else (207 if recorded else 400)
+    return JsonResponse({"recorded": recorded, "refused": refused}, status=status)
+
+
+def _bounce_problem(item: object) -> str:
+    if not isinstance(item, dict):
+        return "Each item must be an object with 'email' and 'type'."
+    if not isinstance(item.get("email"), str):
+        return "'email' is missing."
+    if item.get("type") not in ("hard", "soft", "complaint"):
+        return "'type' must be 'hard', 'soft' or 'complaint'."
+    campaign = item.get("campaign_id")
+    if campaign is not None and not isinstance(campaign, int):
+        return "'campaign_id' must be a number."
+    if item.get("at") and parse_datetime(str(item["at"])) is None:
+        return "'at' must be an ISO 8601 date and time, e.g. 2026-11-29T10:00:00Z."
+    return ""

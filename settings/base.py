@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "subscribers",
     "campaigns",
     "mailer",
+    "anymail",
 ]
 
 MIDDLEWARE = [
@@ -181,6 +182,11 @@ CELERY_TASK_ROUTES = {
     "campaigns.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE = {
+    "flush-tracking": {
+        "task": "campaigns.tasks.flush_tracking",
+        "schedule": 5.0,
+        "options": {"expires": 10},
+    },
     "dispatch-tick": {
         "task": "mailer.tasks.dispatch_tick",
         "schedule": 1.0,
@@ -220,6 +226,31 @@ METRICS_TOKEN = read_str(
     "METRICS_TOKEN",
     "Bearer token for /metrics and /admin/status.json (Prometheus, scripts); empty: only "
     "logged-in staff may read them.",
+    default="",
+)
+
+# --- Bounces and complaints -------------------------------------------------------------------
+
+# Providers' tracking webhooks, through django-anymail: /webhooks/anymail/<provider>/tracking/
+ANYMAIL = {
+    "WEBHOOK_SECRET": read_str(
+        "ANYMAIL_WEBHOOK_SECRET",
+        "user:password that bounce webhooks from providers (SES, SendGrid, Postmark, …) send "
+        "as HTTP basic auth; empty turns those webhooks off.",
+        default="",
+    ),
+    "MAILGUN_WEBHOOK_SIGNING_KEY": read_str(
+        "MAILGUN_WEBHOOK_SIGNING_KEY",
+        "Mailgun's webhook signing key, to check its webhooks (Mailgun only).",
+        default="",
+    ),
+    # Answering SNS's subscription request needs an outgoing request to AWS; on by default
+    # in anymail, it only follows requests that carry the webhook secret.
+    "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS": True,
+}
+BOUNCE_WEBHOOK_TOKEN = read_str(
+    "BOUNCE_WEBHOOK_TOKEN",
+    "Bearer token for the generic bounce endpoint /webhooks/bounces/; empty turns it off.",
     default="",
 )
 

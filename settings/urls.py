@@ -1,5 +1,6 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from campaigns import views as campaign_views
 from mailer import views as mailer_views
@@ -23,4 +24,13 @@ urlpatterns = [
     path("p/<str:token>/export/", subscriber_views.preferences_export, name="preferences-export"),
     path("p/<str:token>/erase/", subscriber_views.preferences_erase, name="preferences-erase"),
     path("v/<str:token>/", campaign_views.view_in_browser, name="view-in-browser"),
+    path("o/<str:token>/", campaign_views.open_pixel, name="open"),
+    path("c/<str:token>/<int:link_id>/", campaign_views.click, name="click"),
 ]
+
+# Providers' bounce and complaint webhooks (django-anymail), once their secret is set:
+# /webhooks/anymail/amazon_ses/tracking/, …/sendgrid/tracking/, …/postmark/tracking/,
+# …/mailgun/tracking/ and the other providers anymail knows.
+urlpatterns.append(path("webhooks/bounces/", mailer_views.bounce_webhook, name="bounces"))
+if settings.ANYMAIL["WEBHOOK_SECRET"]:
+    urlpatterns.append(path("webhooks/anymail/", include("anymail.urls")))

@@ -74,10 +74,22 @@ class SubscriberAdmin(admin.ModelAdmin):
     list_display = ["email", "name", "status", "created_at"]
     list_filter = ["status", "mailing_lists", "created_at"]
     search_fields = ["email", "name"]
-    readonly_fields = ["created_at", "updated_at", "preferences_link"]
+    readonly_fields = ["created_at", "updated_at", "preferences_link", "bounce_counts"]
     inlines = [SubscriptionInline]
     show_full_result_count = False
     actions = [export_csv, blocklist, export_data, erase]
+
+    @admin.display(description="bounces")
+    def bounce_counts(self, obj: Subscriber) -> str:
+        if obj.pk is None:
+            return "-"
+        counts = dict(
+            obj.bounces.values_list("kind").annotate(n=Count("id")).values_list("kind", "n")
+        )
+        return (
+            f"{counts.get('hard', 0)} hard, {counts.get('soft', 0)} soft, "
+            f"{counts.get('complaint', 0)} complaints"
+        )
 
     @admin.display(description="preferences page")
     def preferences_link(self, obj: Subscriber) -> str:

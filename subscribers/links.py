@@ -48,6 +48,9 @@ def urls(value: str) -> dict[str, str]:
         "unsubscribe_url": site(f"/u/{value}/"),
         "preferences_url": site(f"/p/{value}/"),
         "view_url": site(f"/v/{value}/"),
+        # Inserted by the content preparation, not written by people (campaigns.tracking).
+        "tracking_base": site(f"/c/{value}/"),
+        "open_url": site(f"/o/{value}/"),
     }
 
 

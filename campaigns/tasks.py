@@ -1,0 +1,13 @@
+"""Celery tasks of the campaigns app (queue `default`): thin shells over services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from campaigns import tracking
+
+
+@shared_task(name="campaigns.tasks.flush_tracking", ignore_result=True)
+def flush_tracking() -> int:
+    """Write the opens and clicks recorded in Redis to the database, in batches."""
+    return tracking.flush()
