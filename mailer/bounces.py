@@ -119,7 +119,7 @@ def from_anymail(sender, event, esp_name: str, **kwargs) -> None:
     kind = kind_of(event)
     if kind is None or not event.recipient:
         return
-    campaign = (event.metadata or {}).get("campaign_id") if event.metadata else None
+    campaign = (event.metadata or {}).get("campaign_id") or _campaign_header(event.esp_event)
     bounce_record(
         email=event.recipient,
         kind=kind,
@@ -128,3 +128,14 @@ def from_anymail(sender, event, esp_name: str, **kwargs) -> None:
         campaign_id=int(campaign) if campaign and str(campaign).isdigit() else None,
         at=event.timestamp,
     )
+
+
+def _campaign_header(esp_event: Any) -> str | None:
+    """Our X-Campaign-ID header, where the provider sends the message's headers back (SES)."""
+    if not isinstance(esp_event, dict):
+        return None
+    headers = esp_event.get("mail", {}).get("headers", [])
+    for header in headers if isinstance(headers, list) else []:
+        if isinstance(header, dict) and str(header.get("name", "")).lower() == "x-campaign-id":
+            return str(header.get("value", ""))
+    return None

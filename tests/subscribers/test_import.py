@@ -203,3 +203,46 @@ def test_the_export_command_writes_a_file(tmp_path: Path):
     target = tmp_path / "out.csv"
     call_command("export_subscribers", "--output", str(target), stderr=io.StringIO())
     assert target.read_text().splitlines()[1].startswith("a@example.com,")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Ada@Example.COM",
+        " ben+news@mail.example.org ",
+        "o'neil@example.ie",
+        "first.last@sub.domain.example",
+        "x" * 64 + "@example.com",
+        "x" * 65 + "@example.com",
+        "a..b@example.com",
+        ".a@example.com",
+        "a@example",
+        "a@localhost",
+        "a@host.local",
+        "a@site.test",
+        "a@example.123",
+        "a@-bad.example",
+        "a@xn--bcher-kva.example",
+        "zoë@example.com",
+        "a@bücher.example",
+        '"quoted name"@example.com',
+        "a@" + "b" * 64 + ".example",
+        "a@[192.0.2.1]",
+        "no-at-sign.example.com",
+        "a@b@example.com",
+    ],
+)
+def test_the_fast_check_agrees_with_email_validator(raw):
+    from email_validator import EmailNotValidError, validate_email
+
+    from subscribers.services import normalise_email
+
+    try:
+        expected = validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        expected = None
+    try:
+        got = normalise_email(raw)
+    except EmailNotValidError:
+        got = None
+    assert got == expected
