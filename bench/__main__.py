@@ -1,4 +1,4 @@
-"""python -m bench run [--scenarios 1,...,8] [--runs 3] — see README.md, "Performance".
+"""python -m bench run [--scenarios 1,...,9] [--runs 3] — see README.md, "Performance".
 
 Starts its own PostgreSQL, Redis and Postfix smtp-sink (under .state/bench), runs the
 scenarios, and writes bench/results/latest.md (a Markdown table) and latest.json (every figure).
@@ -43,7 +43,7 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("command", choices=["run"])
-    parser.add_argument("--scenarios", default="1,2,3,4,5,6,7,8")
+    parser.add_argument("--scenarios", default="1,2,3,4,5,6,7,8,9")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--recipients", type=int, default=50_000)
     parser.add_argument("--senders", type=int, default=2, help="sender worker processes")
@@ -140,6 +140,8 @@ def main() -> int:
             record("scale", summary([scenarios.scale(stack, sizes) for _ in range(args.runs)]))
         if 7 in wanted:
             record("control", summary([scenarios.control_latency(stack) for _ in range(args.runs)]))
+        if 9 in wanted:
+            record("tracking", summary([scenarios.tracking(stack) for _ in range(args.runs)]))
         if 8 in wanted:
             count = max(int(s) for s in args.scale.split(","))
             record(
@@ -248,6 +250,12 @@ def report(results: dict) -> str:
             f"| 8 export {n:,} subscribers (streaming CSV) | seconds | {span(results, 'subscriber_files', 'export_seconds')} | |",
             f"| | peak RSS of the exporting process, MB | {span(results, 'subscriber_files', 'export_peak_rss_mb')} | constant |",
             f"| 8 re-import of the export (update) | seconds | {span(results, 'subscriber_files', 'update_import_seconds')} | |",
+        ]
+    if "tracking" in results:
+        lines += [
+            f"| 9 open and click requests (gunicorn, 4 workers) | requests/s | {span(results, 'tracking', 'requests_per_second')} | |",
+            f"| | median / p99 latency, ms | {span(results, 'tracking', 'latency_median_ms', 2)} / {span(results, 'tracking', 'latency_p99_ms', 2)} | |",
+            f"| | batched write to PostgreSQL, events/s | {span(results, 'tracking', 'flush_events_per_second')} | |",
         ]
     return "\n".join(lines) + "\n"
 
