@@ -4,7 +4,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from campaigns.rendering import PreparedContent, TemplateError, check_template_source
+from campaigns.rendering import (
+    CONTENT_PLACEHOLDER,
+    PreparedContent,
+    TemplateError,
+    check_template_source,
+    check_variables,
+)
 
 
 class Template(models.Model):
@@ -28,6 +34,12 @@ class Template(models.Model):
     def clean(self) -> None:
         try:
             check_template_source(self.html)
+            if not CONTENT_PLACEHOLDER.search(self.html):
+                raise TemplateError(
+                    "The layout has no {{ content }} placeholder, so campaign bodies would be "
+                    "lost; add {{ content }} where the body goes."
+                )
+            check_variables(self.html, "layout", extra={"content"})
         except TemplateError as error:
             raise ValidationError({"html": str(error)}) from error
 
@@ -119,11 +131,13 @@ class Campaign(models.Model):
     )
     track_opens = models.BooleanField(
         default=True,
+        db_default=True,
         help_text="Add an invisible image that records when the message is opened (where the "
         "mail client loads images).",
     )
     track_clicks = models.BooleanField(
         default=True,
+        db_default=True,
         help_text="Send links through a redirect that records clicks; it only ever leads to "
         "the links of this campaign.",
     )

@@ -253,7 +253,7 @@ def subscribers_import_csv(
         if email in seen:
             report.add_error(line, f"{email} already appears on line {seen[email]}")
             continue
-        name = values[name_at].strip() if name_at is not None else ""
+        name = _uncell(values[name_at].strip()) if name_at is not None else ""
         if len(name) > MAX_NAME:
             report.add_error(line, f"the name is longer than {MAX_NAME} characters")
             continue
@@ -261,7 +261,9 @@ def subscribers_import_csv(
             report.add_error(line, "the name contains a line break")
             continue
         seen[email] = line
-        attributes = {column: values[i] for i, column in attribute_columns if values[i] != ""}
+        attributes = {
+            column: _uncell(values[i]) for i, column in attribute_columns if values[i] != ""
+        }
         pending.append(_Row(line, email, name, json.dumps(attributes)))
         if len(pending) >= IMPORT_CHUNK:
             flush()
@@ -324,15 +326,23 @@ def subscribers_export_csv(
         email, name, status, created_at, attributes = values[:5]
         extra = [values[5]] if mailing_list is not None else []
         cells = [_cell(attributes.get(k)) for k in keys] if attributes else [""] * len(keys)
-        yield writer.writerow([email, name, status, *extra, created_at.isoformat(), *cells])
+        yield writer.writerow([email, _cell(name), status, *extra, created_at.isoformat(), *cells])
+
+
+# Spreadsheets run a cell that starts with one of these as a formula ("=cmd|' /C calc'!A0"):
+# exported cells get a leading apostrophe, which spreadsheets hide and imports remove.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value: object) -> str:
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
+    text = value if isinstance(value, str) else json.dumps(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _uncell(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
 
 
 # --- Subscriptions: the public form, confirmation, unsubscribe, preferences ----------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import uuid
 
 import pytest
@@ -216,3 +217,12 @@ def test_the_preview_shows_the_message_as_a_chosen_subscriber_gets_it(admin_clie
     assert '<span id="subject">For Ada</span>' in text
     assert "Hello from Turin" in text
     assert "x()" not in text.split('id="text"')[0].split("srcdoc=")[1]
+
+
+def test_a_layout_without_its_placeholder_or_with_a_typo_is_refused_on_save():
+    for html, message in [
+        ("<body>no place for the body</body>", "no {{ content }} placeholder"),
+        ("<body>{{ content }}{{ subscriber.emial }}</body>", "unknown variable"),
+    ]:
+        with pytest.raises(ValidationError, match=re.escape(message)):
+            TemplateFactory.build(html=html).full_clean()

@@ -246,3 +246,22 @@ def test_the_fast_check_agrees_with_email_validator(raw):
     except EmailNotValidError:
         got = None
     assert got == expected
+
+
+def test_exported_cells_cannot_run_as_spreadsheet_formulas_and_import_back_unchanged():
+    from subscribers.services import subscribers_export_csv
+
+    SubscriptionFactory(
+        subscriber__email="evil@example.com",
+        subscriber__name="=cmd|' /C calc'!A0",
+        subscriber__attributes={"note": "+1 555", "plain": "ok"},
+    )
+    text = "".join(subscribers_export_csv(subscribers=Subscriber.objects.all()))
+    row = text.splitlines()[1]
+    assert "'=cmd|" in row and ",'+1 555," in row and ",ok" in row
+
+    Subscriber.objects.all().delete()
+    run_import(text.encode(), MailingListFactory())
+    back = Subscriber.objects.get(email="evil@example.com")
+    assert back.name == "=cmd|' /C calc'!A0"
+    assert back.attributes == {"note": "+1 555", "plain": "ok"}
