@@ -66,9 +66,30 @@ class PerformanceSettingsForm(forms.ModelForm):
                 field.widget.attrs["min"] = 1
 
 
+class SingleRowAdmin(admin.ModelAdmin):
+    """Settings of one row: the list goes straight to its form, which always exists."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        self.model.load()
+        opts = self.model._meta
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[1])
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self.model.load()  # links lead here before anything has created the row
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
 @admin.register(PerformanceSettings)
-class PerformanceSettingsAdmin(admin.ModelAdmin):
-    """One row: the changelist goes straight to its form, with the deployment's figures."""
+class PerformanceSettingsAdmin(SingleRowAdmin):
+    """The engine's live settings, with the deployment's figures beside them."""
 
     form = PerformanceSettingsForm
     change_form_template = "admin/mailer/performancesettings/change_form.html"
@@ -79,18 +100,7 @@ class PerformanceSettingsAdmin(admin.ModelAdmin):
         ("Errors and retries", {"fields": ["max_send_errors", "max_attempts", "retry_delay"]}),
     ]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        PerformanceSettings.load()
-        return HttpResponseRedirect(reverse("admin:mailer_performancesettings_change", args=[1]))
-
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        PerformanceSettings.load()  # links lead here before anything has created the row
         online = heartbeats.workers_online()
         senders = [w for w in online if "send" in w["queues"]]
         deployment = {
@@ -153,19 +163,5 @@ class BounceAdmin(admin.ModelAdmin):
 
 
 @admin.register(BounceSettings)
-class BounceSettingsAdmin(admin.ModelAdmin):
-    """One row: when bounces and complaints blocklist a subscriber."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        BounceSettings.load()
-        return HttpResponseRedirect(reverse("admin:mailer_bouncesettings_change", args=[1]))
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        BounceSettings.load()
-        return super().change_view(request, object_id, form_url, extra_context)
+class BounceSettingsAdmin(SingleRowAdmin):
+    """When bounces and complaints blocklist a subscriber."""

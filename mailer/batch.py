@@ -253,10 +253,10 @@ class CampaignSender:
         self.composer = CampaignComposer(campaign, prepared_content(campaign))
         self.envelope_from = self.composer.envelope_from
         self.server: ServerConfig = choose_server(campaign.smtp_server_id)
-        # How many rows to claim next. A campaign held to its rate gets only a few tokens per
-        # chunk (a tenth of a second's worth); claiming a full chunk and handing most of it
-        # back each time cost two large UPDATEs per few messages. So after a rate limit
-        # stopped a chunk, the next claim asks for about what was granted.
+        # How many rows to claim next. A campaign held to its rate (or a domain's) gets only
+        # a few tokens per chunk (a tenth of a second's worth); claiming a full chunk and
+        # handing most of it back each time cost two large UPDATEs per few messages. So
+        # after a limit refused part of a chunk, the next claim asks for about what went.
         self.claim_hint = performance.batch_size
         # Domains whose throttle refused this batch, until when (time.monotonic()).
         self.throttled_domains: dict[str, float] = {}
@@ -412,7 +412,9 @@ class Batch:
             return 0
         grant = sender.throttle.acquire([row.domain for row in rows])
         stopped = grant.stopped_at < len(rows)  # a shared bucket ran out (not just a domain)
-        if stopped:
+        if len(grant.positions) < len(rows):
+            # Refused rows are claimed and handed back in vain: ask for about what the
+            # limits let through, and grow again (doubling) once everything claimed goes.
             sender.claim_hint = len(grant.positions) + 1
         else:
             sender.claim_hint = min(sender.claim_hint * 2, pick.chunk)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Self
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -66,7 +68,23 @@ _RATE_MIN = MinValueValidator(
 )
 
 
-class PerformanceSettings(models.Model):
+class SingleRow(models.Model):
+    """A model with exactly one row (pk 1): settings edited in the admin."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> Self:
+        obj, _ = cls._default_manager.get_or_create(pk=1)
+        return obj
+
+
+class PerformanceSettings(SingleRow):
     """The single row of live engine settings (Settings → Performance in the admin)."""
 
     max_running_campaigns = models.PositiveSmallIntegerField(
@@ -140,10 +158,6 @@ class PerformanceSettings(models.Model):
     def __str__(self) -> str:
         return "Performance settings"
 
-    def save(self, *args, **kwargs) -> None:
-        self.pk = 1
-        super().save(*args, **kwargs)
-
     def retry_span(self) -> int:
         """Seconds from a recipient's first attempt to its last."""
         return self.retry_delay * (2 ** (self.max_attempts - 1) - 1)
@@ -173,11 +187,6 @@ class PerformanceSettings(models.Model):
             )
         if errors:
             raise ValidationError(errors)
-
-    @classmethod
-    def load(cls) -> PerformanceSettings:
-        obj, _ = cls.objects.get_or_create(pk=1)
-        return obj
 
 
 class Delivery(models.Model):
@@ -273,7 +282,7 @@ class DomainThrottle(models.Model):
         super().save(*args, **kwargs)
 
 
-class BounceSettings(models.Model):
+class BounceSettings(SingleRow):
     """The single row saying when bounces and complaints blocklist a subscriber."""
 
     hard_bounces = models.PositiveSmallIntegerField(
@@ -305,15 +314,6 @@ class BounceSettings(models.Model):
 
     def __str__(self) -> str:
         return "Bounce settings"
-
-    def save(self, *args, **kwargs) -> None:
-        self.pk = 1
-        super().save(*args, **kwargs)
-
-    @classmethod
-    def load(cls) -> BounceSettings:
-        obj, _ = cls.objects.get_or_create(pk=1)
-        return obj
 
 
 class Bounce(models.Model):

@@ -74,3 +74,31 @@ def audience(mailing_list: MailingList, count: int, **subscriber_fields) -> list
         for s in subscribers
     )
     return subscribers
+
+
+def running_campaign(count: int, **kwargs) -> Campaign:
+    """A campaign of `count` new subscribers, started as the dispatcher starts it."""
+    from mailer import dispatcher
+    from mailer.models import PerformanceSettings
+
+    mailing_list = MailingListFactory()
+    audience(mailing_list, count)
+    campaign = CampaignFactory(status=Campaign.Status.SCHEDULED, lists=[mailing_list], **kwargs)
+    dispatcher.campaign_begin(campaign.pk)
+    dispatcher.share_limits(PerformanceSettings.load())
+    campaign.refresh_from_db()
+    return campaign
+
+
+def performance_form(**changes: str) -> dict[str, str]:
+    """What the Settings → Performance form posts, with these fields changed."""
+    return {
+        "max_running_campaigns": "3",
+        "message_rate": "",
+        "default_campaign_rate": "",
+        "batch_size": "50",
+        "max_send_errors": "100",
+        "max_attempts": "5",
+        "retry_delay": "60",
+        **changes,
+    }

@@ -4,7 +4,9 @@ import time
 from collections.abc import Callable
 
 from campaigns.models import Campaign
+from mailer.models import PerformanceSettings
 from subscribers.models import MailingList, Subscriber, Subscription
+from tests.factories import CampaignFactory, MailingListFactory
 
 
 def bulk_audience(mailing_list: MailingList, emails: list[str]) -> None:
@@ -43,3 +45,14 @@ def largest_one_second_burst(times: list[float]) -> int:
             left += 1
         best = max(best, right - left + 1)
     return best
+
+
+def settings_row(**fields) -> None:
+    PerformanceSettings.objects.update_or_create(pk=1, defaults=fields)
+
+
+def campaign_with(count: int, prefix: str, domain: str = "example.com", **fields) -> Campaign:
+    """A campaign to `count` new subscribers named prefix0@domain, prefix1@domain, …"""
+    mailing_list = MailingListFactory()
+    bulk_audience(mailing_list, [f"{prefix}{n}@{domain}" for n in range(count)])
+    return CampaignFactory(lists=[mailing_list], **fields)

@@ -11,23 +11,19 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from mailer.heartbeats import HEARTBEAT_TTL
-from mailer.models import DomainThrottle, PerformanceSettings
-from tests.e2e.helpers import bulk_audience, rate_between, status, wait_until
-from tests.factories import CampaignFactory, MailingListFactory, SmtpServerFactory
+from mailer.models import DomainThrottle
+from tests.e2e.helpers import (
+    campaign_with,
+    rate_between,
+    settings_row,
+    status,
+    wait_until,
+)
+from tests.factories import SmtpServerFactory, performance_form
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SETTINGS_URL = "/admin/mailer/performancesettings/1/change/"
-
-
-def settings_row(**fields) -> None:
-    PerformanceSettings.objects.update_or_create(pk=1, defaults=fields)
-
-
-def campaign_with(count: int, prefix: str, domain: str = "example.com", **fields) -> Campaign:
-    mailing_list = MailingListFactory()
-    bulk_audience(mailing_list, [f"{prefix}{n}@{domain}" for n in range(count)])
-    return CampaignFactory(lists=[mailing_list], **fields)
 
 
 class StatusPage:
@@ -94,6 +90,10 @@ def test_each_campaign_says_what_holds_it_back(processes, sink_server, smtp_sink
     assert slot["explanation"]["fix"] == SETTINGS_URL
     assert page.wait_for(later, "schedule")["status"] == "scheduled"
 
+    def all_sending() -> bool:
+        return all(c["rate"] > 0 for c in page.get()["running"])
+
+    wait_until(all_sending, 10, "every running campaign to show a rate")
     data = page.get()
     running = {c["id"]: c for c in data["running"]}
     assert set(running) == {own_rate.pk, by_server.pk, by_domain.pk}
@@ -156,17 +156,10 @@ def test_a_second_campaign_waits_for_a_slot_until_the_setting_is_raised(
     waiting = page.wait_for(second, "running_slots")
     assert "max running campaigns" in waiting["explanation"]["text"]
 
-    form = {
-        "max_running_campaigns": "2",
-        "message_rate": "",
-        "default_campaign_rate": "",
-        "batch_size": "50",
-        "max_send_errors": "100",
-        "max_attempts": "5",
-        "retry_delay": "60",
-    }
     changed = time.monotonic()
-    response = admin_client.post(waiting["explanation"]["fix"], form)
+    response = admin_client.post(
+        waiting["explanation"]["fix"], performance_form(max_running_campaigns="2")
+    )
     assert response.status_code == 302
 
     wait_until(

@@ -6,31 +6,19 @@ import uuid
 import pytest
 
 from campaigns.models import Campaign
-from mailer import dispatcher, scheduler
+from mailer import scheduler
 from mailer.batch import MAX_SERVER_FAILURES, run_batch
 from mailer.models import Delivery, PerformanceSettings
 from mailer.redis_store import get_redis, key
 from mailer.smtp import pool
 from tests.factories import (
-    CampaignFactory,
-    MailingListFactory,
     SmtpServerFactory,
     TemplateFactory,
-    audience,
+    running_campaign,
 )
 from tests.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.django_db
-
-
-def running_campaign(count: int, **kwargs) -> Campaign:
-    mailing_list = MailingListFactory()
-    audience(mailing_list, count)
-    campaign = CampaignFactory(status=Campaign.Status.SCHEDULED, lists=[mailing_list], **kwargs)
-    dispatcher.campaign_begin(campaign.pk)
-    dispatcher.share_limits(PerformanceSettings.load())
-    campaign.refresh_from_db()
-    return campaign
 
 
 def batch() -> dict:

@@ -11,19 +11,14 @@ from campaigns.services import campaign_pause
 from mailer import batch, dispatcher, events, monitor
 from mailer.batch import run_batch
 from mailer.models import DomainThrottle, PerformanceSettings
-from tests.factories import CampaignFactory, MailingListFactory, SmtpServerFactory, audience
+from tests.factories import (
+    CampaignFactory,
+    MailingListFactory,
+    SmtpServerFactory,
+    running_campaign,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-def running_campaign(count: int, **kwargs) -> Campaign:
-    mailing_list = MailingListFactory()
-    audience(mailing_list, count)
-    campaign = CampaignFactory(status=Campaign.Status.SCHEDULED, lists=[mailing_list], **kwargs)
-    dispatcher.campaign_begin(campaign.pk)
-    dispatcher.share_limits(PerformanceSettings.load())
-    campaign.refresh_from_db()
-    return campaign
 
 
 def entry(status: dict, campaign: Campaign) -> dict:

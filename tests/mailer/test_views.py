@@ -12,20 +12,18 @@ from campaigns.models import Campaign
 from mailer import dispatcher
 from mailer.batch import run_batch
 from mailer.models import PerformanceSettings
-from tests.factories import CampaignFactory, MailingListFactory, SmtpServerFactory, audience
+from tests.factories import (
+    CampaignFactory,
+    MailingListFactory,
+    SmtpServerFactory,
+    audience,
+    performance_form,
+)
 
 pytestmark = pytest.mark.django_db
 
 SETTINGS_URL = "/admin/mailer/performancesettings/1/change/"
-VALID = {
-    "max_running_campaigns": "3",
-    "message_rate": "",
-    "default_campaign_rate": "",
-    "batch_size": "50",
-    "max_send_errors": "100",
-    "max_attempts": "5",
-    "retry_delay": "60",
-}
+VALID = performance_form()
 
 
 def errors(response) -> list[str]:
