@@ -155,3 +155,25 @@ def _bounce_problem(item: object) -> str:
     if item.get("at") and parse_datetime(str(item["at"])) is None:
         return "'at' must be an ISO 8601 date and time, e.g. 2026-11-29T10:00:00Z."
     return ""
+
+
+@never_cache
+def healthz(request: HttpRequest) -> HttpResponse:
+    """For load balancers and compose: the app answers and reaches PostgreSQL and Redis."""
+    from django.db import connection
+
+    from mailer.redis_store import get_redis
+
+    problems = []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as error:  # any failure means unhealthy; the text says which
+        problems.append(f"database: {error}")
+    try:
+        get_redis().ping()
+    except Exception as error:
+        problems.append(f"redis: {error}")
+    if problems:
+        return HttpResponse("\n".join(problems) + "\n", status=503, content_type="text/plain")
+    return HttpResponse("ok\n", content_type="text/plain")

@@ -36,6 +36,42 @@ SITE_URL = read_str(
     default="http://localhost:8000",
 ).rstrip("/")
 
+# Served over HTTPS (SITE_URL says so): cookies only travel encrypted.
+_https = SITE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+SECURE_HSTS_SECONDS = read_int(
+    "SECURE_HSTS_SECONDS",
+    "Seconds browsers must use HTTPS only (Strict-Transport-Security); 0 sends no header. "
+    "Set it once the site is served over HTTPS for good, e.g. 31536000.",
+    default=0,
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = read_bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "HSTS for every subdomain too (only if all of them are served over HTTPS).",
+    default=False,
+)
+SECURE_HSTS_PRELOAD = read_bool(
+    "SECURE_HSTS_PRELOAD",
+    "Allow the domain on browsers' HSTS preload list (needs subdomains too).",
+    default=False,
+)
+# Behind a proxy that terminates TLS and says so in X-Forwarded-Proto.
+if read_bool(
+    "TRUST_X_FORWARDED_PROTO",
+    "Trust the proxy's X-Forwarded-Proto header to tell HTTPS requests (only behind a proxy "
+    "that sets it).",
+    default=False,
+):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = read_bool(
+    "SECURE_SSL_REDIRECT",
+    "Redirect plain HTTP requests to HTTPS (usually the proxy's job).",
+    default=False,
+)
+# The health check and the metrics scrape come over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

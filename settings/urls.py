@@ -15,6 +15,7 @@ urlpatterns = [
         name="mailer-smtp-check",
     ),
     path("metrics", mailer_views.metrics_view, name="metrics"),
+    path("healthz", mailer_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # Public pages, reached from emails and embedded forms (signed links, no login).
     path("subscribe/<int:list_id>/", subscriber_views.subscribe, name="subscribe"),

@@ -72,3 +72,35 @@ def test_flower_refuses_to_start_without_credentials():
     )
     assert result.returncode != 0
     assert "FLOWER_BASIC_AUTH" in result.stderr and "user:password" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_checks():
+    env = {
+        **os.environ,
+        **GOOD,
+        "DEBUG": "false",
+        "SECRET_KEY": "p" * 20 + "-production-secret-" + "q" * 30,
+        "SITE_URL": "https://mail.example.com",
+        "ALLOWED_HOSTS": "mail.example.com",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "SECURE_HSTS_PRELOAD": "true",
+        "SECURE_SSL_REDIRECT": "true",
+        "TRUST_X_FORWARDED_PROTO": "true",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+@pytest.mark.django_db
+def test_the_health_check_answers_over_plain_http_when_https_is_enforced(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").content == b"ok\n"
+    assert client.get("/admin/login/").status_code == 301
