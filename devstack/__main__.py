@@ -229,6 +229,7 @@ def cmd_up(_args: argparse.Namespace) -> int:
 The mail sender is up.
   Admin:    http://127.0.0.1:{PORTS["web"]}/admin/   user admin, password {keys["ADMIN_PASSWORD"]}
   Sending:  http://127.0.0.1:{PORTS["web"]}/admin/status/   (what each campaign does, and why)
+  Join:     http://127.0.0.1:{PORTS["web"]}/subscribe/<list id>/   ("Events": double opt-in)
   Metrics:  http://127.0.0.1:{PORTS["web"]}/metrics   Authorization: Bearer {keys["METRICS_TOKEN"]}
   Flower:   http://127.0.0.1:{PORTS["flower"]}/   user admin, password {keys["FLOWER_PASSWORD"]}
   Mailbox:  http://127.0.0.1:{PORTS["mailbox"]}/   (every message the demo sends lands here)

@@ -16,10 +16,16 @@ LAST = ["Martin", "Okafor", "Larsen", "Silva", "Nguyen", "Rossi", "Kowalski", "D
 CITIES = ["Lyon", "Lagos", "Oslo", "Porto", "Hanoi", "Turin", "Kraków", "Montréal"]
 DOMAINS = ["example.com", "example.org", "example.net", "mail.example"]
 
-LAYOUT = """<html><body style="font-family: sans-serif; background: #f4f4f7; padding: 24px">
-<div style="max-width: 560px; margin: auto; background: #fff; padding: 24px; border-radius: 8px">
+LAYOUT = """<html><head><style>
+  body { font-family: sans-serif; background: #f4f4f7; padding: 24px }
+  .card { max-width: 560px; margin: auto; background: #fff; padding: 24px; border-radius: 8px }
+  .foot { color: #888; font-size: 12px }
+  a.button { background: #2563eb; color: #fff; padding: 8px 14px; text-decoration: none }
+</style></head><body><div class="card">
 {{ content }}
-<p style="color: #888; font-size: 12px">You receive this because you subscribed to our news.</p>
+<p class="foot">You receive this because you subscribed to our news.
+<a href="{{ unsubscribe_url }}">Unsubscribe</a> · <a href="{{ preferences_url }}">Preferences</a>
+· <a href="{{ view_url }}">View in a browser</a></p>
 </div></body></html>"""
 
 # name, subject, lists, body, messages/s: limits low enough that the demo visibly sends for a
@@ -30,7 +36,8 @@ CAMPAIGNS = [
         "Autumn news for {{ subscriber.name|default:'you' }}",
         ["Newsletter"],
         "<h1>Hello {{ subscriber.name|default:'there' }}!</h1>"
-        "<p>Autumn has arrived in {{ subscriber.attributes.city|default:'your city' }}.</p>",
+        "<p>Autumn has arrived in {{ subscriber.attributes.city|default:'your city' }}.</p>"
+        '<p><a class="button" href="https://shop.example/autumn">See the autumn range</a></p>',
         25,
     ),
     (
@@ -89,6 +96,15 @@ class Command(BaseCommand):
             part_file.write_text("\n".join([header, *part]) + "\n")
             MailingList.objects.get_or_create(name=list_name, defaults={"is_public": True})
             call_command("import_subscribers", str(part_file), "--list", list_name)
+        # A public double opt-in list, to try the subscribe form and its confirmation mail.
+        MailingList.objects.get_or_create(
+            name="Events",
+            defaults={
+                "is_public": True,
+                "opt_in": MailingList.OptIn.DOUBLE,
+                "description": "Invitations to our events, a few times a year.",
+            },
+        )
         template, _ = Template.objects.get_or_create(name="Demo layout", defaults={"html": LAYOUT})
         for name, subject, list_names, body, rate in CAMPAIGNS:
             campaign = Campaign.objects.create(
