@@ -284,7 +284,7 @@ def run_batch(*, batch_id: str) -> dict[str, Any]:
     started = time.monotonic()
     owner = heartbeats.ensure_process_heartbeat()
     leases.grant(batch_id, leases.LEASE_SECONDS, owner=owner)
-    batch = Batch(batch_id, started)
+    batch = Batch(batch_id, started, owner)
     try:
         batch.run()
     finally:
@@ -308,8 +308,9 @@ def run_batch(*, batch_id: str) -> dict[str, Any]:
 
 
 class Batch:
-    def __init__(self, batch_id: str, started: float) -> None:
+    def __init__(self, batch_id: str, started: float, owner: str) -> None:
         self.batch_id = batch_id
+        self.owner = owner
         self.started = started
         self.counts = {"claimed": 0, "sent": 0, "failed": 0, "retry": 0, "given_back": 0}
         self.per_campaign: dict[int, int] = {}
@@ -374,7 +375,7 @@ class Batch:
                 seconds = max(time.monotonic() - began - self.setup_seconds, 0.0)
                 charge = scheduler.Charge(pick.campaign_id, seconds, pick.estimate, sent)
                 if time.monotonic() >= next_renewal:
-                    leases.renew(self.batch_id)
+                    leases.renew(self.batch_id, owner=self.owner)
                     next_renewal = time.monotonic() + leases.RENEW_EVERY
         finally:
             if charge is not None:

@@ -13,9 +13,10 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from campaigns.audience import snapshot_sql
@@ -198,16 +199,31 @@ def campaign_begin(campaign_id: int) -> bool:
 
 
 def recover_abandoned_claims(campaign_id: int) -> int:
-    """Settle rows held by batches that died: sent if their journal says so, else pending."""
-    holders = set(
+    """Settle rows held by batches that died: sent if their journal says so, else pending.
+
+    A batch is dead when its process stopped beating while it held a lease (seen within
+    seconds of a crash), or when it has held its rows longer than a lease without one. A
+    missing lease alone is not proof: Redis may have lost its data while the batch is alive
+    and about to record its rows, and taking them would send them twice.
+    """
+    holders = dict(
         Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.SENDING)
-        .values_list("claimed_by", flat=True)
-        .distinct()
+        .values_list("claimed_by")
+        .annotate(oldest=Min("claimed_at"))
+        .values_list("claimed_by", "oldest")
     )
     if not holders:
         return 0
     alive = leases.live()
-    dead = [str(h) for h in holders if h is not None and str(h) not in alive]
+    proven = leases.proven_dead()
+    overdue = timezone.now() - timedelta(seconds=leases.LEASE_SECONDS)
+    dead = [
+        str(holder)
+        for holder, oldest in holders.items()
+        if holder is not None
+        and str(holder) not in alive
+        and (str(holder) in proven or oldest is None or oldest < overdue)
+    ]
     settled = 0
     for batch_id in dead:
         sent_ids = journal.sent_ids(batch_id)
@@ -226,7 +242,13 @@ def recover_abandoned_claims(campaign_id: int) -> int:
             returned = rows.update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
             if sent:
                 Campaign.objects.filter(pk=campaign_id).update(sent=F("sent") + sent)
-        journal.discard(batch_id)
+        # A batch serves several campaigns: its journal is needed until no campaign has its
+        # rows any more.
+        if not Delivery.objects.filter(
+            status=Delivery.Status.SENDING, claimed_by=batch_id
+        ).exists():
+            journal.discard(batch_id)
+            leases.settled(batch_id)
         settled += sent + returned
         events.warn(
             "stale claims recovered",

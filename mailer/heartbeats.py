@@ -70,16 +70,20 @@ def ensure_process_heartbeat() -> str:
     ident = process_id()
     if _process_beat is not None and _process_beat[0] == os.getpid():
         return ident
-    name = _process_key(ident)
 
     def write() -> None:
-        get_redis().set(name, str(time.time()), ex=HEARTBEAT_TTL)
+        beat_now(ident)
 
     write()
     beat = _Beat(write)
     beat.start()
     _process_beat = (os.getpid(), beat)
     return ident
+
+
+def beat_now(ident: str) -> None:
+    """Say this process is alive now (the heartbeat thread does it every few seconds)."""
+    get_redis().set(_process_key(ident), str(time.time()), ex=HEARTBEAT_TTL)
 
 
 def processes_alive(idents: list[str]) -> dict[str, bool]:

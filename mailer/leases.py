@@ -11,7 +11,7 @@ process stopped beating: their worker died.
 from __future__ import annotations
 
 from mailer import heartbeats
-from mailer.redis_store import get_redis, key
+from mailer.redis_store import get_redis, key, text
 
 # A queued batch that no worker took within this long is presumed lost (its message went
 # with a broker restart) and replaced. If it does run later, it works normally: batches
@@ -33,6 +33,10 @@ def _owners_key() -> str:
     return key("lease-owners")
 
 
+def _dead_key() -> str:
+    return key("dead-batches")
+
+
 def _server_time() -> float:
     seconds, micros = get_redis().time()
     return seconds + micros / 1_000_000
@@ -46,9 +50,20 @@ def grant(batch_id: str, seconds: float = QUEUED_LEASE_SECONDS, owner: str | Non
     pipe.execute()
 
 
-def renew(batch_id: str, seconds: float = LEASE_SECONDS) -> bool:
-    """Extend a lease; False if it had already lapsed (the dispatcher may have taken the rows)."""
+def renew(batch_id: str, owner: str, seconds: float = LEASE_SECONDS) -> bool:
+    """Extend a lease; False if it was gone, and is granted again.
+
+    A lease is gone when Redis lost its data (restarted without persistence, flushed) or
+    when the batch was stuck longer than a lease. Either way the batch is alive now; its
+    rows, if the dispatcher has taken them meanwhile, are no longer claimed by it, and
+    recording them changes nothing (mailer.batch.record only updates its own claims).
+    """
     changed = get_redis().zadd(_key(), {batch_id: _server_time() + seconds}, xx=True, ch=True)
+    if not changed:
+        # Its heartbeat went with the rest: say it is alive before the lease names it, or a
+        # dispatcher could take the new lease of a process without a heartbeat for dead.
+        heartbeats.beat_now(owner)
+        grant(batch_id, seconds, owner=owner)
     return bool(changed)
 
 
@@ -82,6 +97,23 @@ def live_owners() -> dict[str, str | None]:
         pipe = client.pipeline(transaction=True)
         if dead:
             pipe.zrem(_key(), *dead)
+            # Remembered until their rows are settled (mailer.dispatcher), by any dispatcher
+            # on any tick: the lease that proved them dead is gone from now on.
+            pipe.sadd(_dead_key(), *dead)
+            pipe.expire(_dead_key(), DEAD_KEPT_SECONDS)
         pipe.hdel(_owners_key(), *dead, *stale_owner_entries)
         pipe.execute()
     return {b: owners.get(b) for b in alive - dead}
+
+
+# How long a batch proven dead is remembered; its rows are settled on the next tick.
+DEAD_KEPT_SECONDS = 600
+
+
+def proven_dead() -> set[str]:
+    """Batches whose process was seen dead (heartbeat stopped) while they held a lease."""
+    return {text(m) or "" for m in get_redis().smembers(_dead_key())}
+
+
+def settled(batch_id: str) -> None:
+    get_redis().srem(_dead_key(), batch_id)

@@ -234,3 +234,87 @@ def test_only_running_campaigns_with_due_rows_are_served_and_share_the_global_ra
     assert limits["global"] == 300
     assert limits[f"campaign:{light.pk}"] == 50
     assert limits[f"campaign:{heavy.pk}"] == 250
+
+
+def test_rows_without_a_lease_are_left_to_their_batch_until_a_lease_would_have_lapsed():
+    """Redis lost its data (restart, flush): the lease is gone, the batch may be alive."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    mailing_list = MailingListFactory()
+    audience(mailing_list, 2)
+    campaign = scheduled(lists=[mailing_list])
+    dispatcher.campaign_begin(campaign.pk)
+    fresh, stale = list(Delivery.objects.filter(campaign=campaign).order_by("id"))
+    just_now, long_ago = str(uuid.uuid4()), str(uuid.uuid4())
+    Delivery.objects.filter(pk=fresh.pk).update(
+        status="sending", claimed_by=just_now, claimed_at=timezone.now()
+    )
+    Delivery.objects.filter(pk=stale.pk).update(
+        status="sending",
+        claimed_by=long_ago,
+        claimed_at=timezone.now() - timedelta(seconds=leases.LEASE_SECONDS + 1),
+    )
+
+    assert dispatcher.recover_abandoned_claims(campaign.pk) == 1
+
+    statuses = dict(Delivery.objects.filter(campaign=campaign).values_list("pk", "status"))
+    assert statuses == {fresh.pk: "sending", stale.pk: "pending"}
+
+
+def test_a_batch_seen_dead_is_settled_for_every_campaign_it_served():
+    from django.utils import timezone
+
+    campaigns = []
+    batch = str(uuid.uuid4())
+    for _ in range(2):
+        mailing_list = MailingListFactory()
+        audience(mailing_list, 1)
+        campaign = scheduled(lists=[mailing_list])
+        dispatcher.campaign_begin(campaign.pk)
+        Delivery.objects.filter(campaign=campaign).update(
+            status="sending", claimed_by=batch, claimed_at=timezone.now()
+        )
+        campaigns.append(campaign)
+    leases.grant(batch, 600, owner="gone:1")
+
+    # The first recovery sees the process dead and drops the lease; the second campaign's
+    # rows must still count as abandoned, not as a batch that merely lost its lease.
+    assert [dispatcher.recover_abandoned_claims(c.pk) for c in campaigns] == [1, 1]
+
+
+def test_a_batch_whose_lease_vanished_takes_it_again_when_it_renews():
+    from mailer.redis_store import get_redis, key
+
+    batch = str(uuid.uuid4())
+    leases.grant(batch, 60, owner="host:1")
+    get_redis().delete(key("leases"), key("lease-owners"))  # Redis lost its data
+
+    assert leases.renew(batch, owner="host:1") is False
+    assert get_redis().zscore(key("leases"), batch) is not None
+    assert get_redis().hget(key("lease-owners"), batch) == b"host:1"
+
+
+def test_a_dead_batchs_journal_serves_every_campaign_it_sent_for():
+    from mailer import journal
+
+    batch = str(uuid.uuid4())
+    writer = journal.Journal(batch)
+    campaigns = []
+    for _ in range(2):
+        mailing_list = MailingListFactory()
+        audience(mailing_list, 1)
+        campaign = scheduled(lists=[mailing_list])
+        dispatcher.campaign_begin(campaign.pk)
+        row = Delivery.objects.get(campaign=campaign)
+        Delivery.objects.filter(pk=row.pk).update(status="sending", claimed_by=batch)
+        writer.note_sent(row.pk)
+        campaigns.append(campaign)
+    writer.close(discard=False)
+
+    for campaign in campaigns:
+        dispatcher.recover_abandoned_claims(campaign.pk)
+
+    assert list(Delivery.objects.values_list("status", flat=True)) == ["sent", "sent"]
+    assert journal.sent_ids(batch) == set()
