@@ -50,6 +50,11 @@ MAX_BATCH_SECONDS = BATCH_TURN_SECONDS
 MAX_SLEEP = 1.0
 # Replies that the project wrote itself, not an SMTP server, start with this.
 NOT_SENT = "not sent: "
+# A chunk stops sending after this long and gives its other rows back: with a slow server
+# the chunk's rows are then shared by all the slots, and pause still takes effect promptly.
+MAX_CHUNK_SECONDS = 1.0
+# After a connection broke mid-message, the recipient is tried again this soon.
+CONNECTION_RETRY_SECONDS = 2
 # Spread of the wake-ups of idle slots, in seconds.
 IDLE_JITTER = 0.02
 # Consecutive failures to reach a campaign's SMTP server before the campaign pauses.
@@ -225,6 +230,10 @@ def to_result(row: Claimed, sent: SendResult, performance: PerformanceSettings) 
     if sent.outcome == Outcome.PERMANENT:
         return Result(row.id, Delivery.Status.FAILED, sent.reply)
     when = retry_at(row.attempts + 1, performance)
+    if when is not None and sent.connection_lost:
+        # The server or the network failed, not this address: try again as soon as the
+        # server is back (the campaign is held meanwhile), not after the 4xx back-off.
+        when = timezone.now() + timedelta(seconds=CONNECTION_RETRY_SECONDS)
     if when is None:
         reply = f"gave up after {row.attempts + 1} attempts: {sent.reply}"[:500]
         return Result(row.id, Delivery.Status.FAILED, reply)
@@ -453,8 +462,11 @@ class Batch:
             return 0
         results: list[Result] = []
         self.unrecorded = True
+        began = time.monotonic()
         try:
             for row in to_send:
+                if results and time.monotonic() - began > MAX_CHUNK_SECONDS:
+                    break  # a slow server: the rest goes back for other slots to share
                 results.append(self.send_one(sender, connection_, row))
         except ServerUnavailable as error:
             # The connection dropped and could not be reopened: what was sent is recorded
@@ -464,6 +476,10 @@ class Batch:
                 batch_id=self.batch_id, delivery_ids=[r.id for r in to_send[len(results) :]]
             )
             self.server_failed(campaign_id, error)
+        else:
+            self.counts["given_back"] += give_back(
+                batch_id=self.batch_id, delivery_ids=[r.id for r in to_send[len(results) :]]
+            )
         finally:
             record(campaign_id=campaign_id, batch_id=self.batch_id, results=results)
             self.unrecorded = False

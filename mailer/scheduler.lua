@@ -91,6 +91,9 @@ if bound ~= nil then
 end
 
 local per_message = tonumber(redis.call('HGET', spm, best) or DEFAULT_SPM)
+-- About a second's worth of messages at most: a slow campaign is served in small chunks,
+-- which its other slots share (mailer.batch also cuts a chunk short after a second).
+chunk = math.max(1, math.min(chunk, math.floor(1.0 / per_message)))
 local estimate = chunk * per_message
 redis.call('SET', sysv, string.format('%.9f', best_v))
 redis.call('ZINCRBY', vt, estimate / weight(best), best)

@@ -144,6 +144,8 @@ class Outcome(enum.StrEnum):
 class SendResult:
     outcome: Outcome
     reply: str
+    # The connection broke, rather than the server answering: nothing about the recipient.
+    connection_lost: bool = False
 
 
 class ServerUnavailable(Exception):
@@ -241,7 +243,7 @@ class Connection:
             return _classify(error.smtp_code, error.smtp_error)
         except (TimeoutError, OSError, smtplib.SMTPException) as error:
             self.close()
-            return SendResult(Outcome.TEMPORARY, f"connection lost: {error}"[:500])
+            return SendResult(Outcome.TEMPORARY, f"connection lost: {error}"[:500], True)
 
     def _send_pipelined(
         self, smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes

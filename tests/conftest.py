@@ -11,6 +11,19 @@ from tests.factories import SmtpServerFactory
 from tests.smtp_sink import SmtpSink
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        help="Fault suite: the long variants (a 60 s run of 421 replies, a 30 s outage).",
+    )
+
+
+@pytest.fixture
+def long_faults(request) -> bool:
+    return bool(request.config.getoption("--long"))
+
+
 @pytest.fixture(autouse=True)
 def plain_static_files(settings) -> None:
     """Admin pages render without a collectstatic run (the manifest storage needs one)."""

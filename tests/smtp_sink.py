@@ -5,6 +5,7 @@ Replies can be scripted per recipient, so tests can see how the sender treats 4x
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
@@ -44,6 +45,11 @@ class Handler:
     # Advertise PIPELINING (RFC 2920), as production servers and smtp-sink do, so the
     # sender's pipelined path is the one under test; False tests the one-command-at-a-time path.
     pipelining: bool = True
+    # Return an SMTP reply to give instead of accepting a message, DROP to cut the
+    # connection at the end of DATA, or None to accept it.
+    data_reply: Callable[[object], str | None] | None = None
+    # Seconds to wait before answering each message (a slow server).
+    delay: float = 0.0
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -58,10 +64,22 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.data_reply is not None and (reply := self.data_reply(envelope)):
+            if reply == DROP:
+                # The connection breaks after the message, before the server's answer: the
+                # sender cannot know whether it went (it did not).
+                server.transport.close()
+                return "421 closing"
+            return reply
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.received.append(Received(envelope.mail_from, rcpt, envelope.content))
         return "250 OK queued"
+
+
+DROP = "drop"
 
 
 def free_port() -> int:
@@ -88,6 +106,7 @@ class SmtpSink:
                 "auth_require_tls": False,
                 "auth_required": True,
             }
+        self.options = options
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=free_port(), **options
         )
@@ -98,6 +117,13 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def restart(self) -> None:
+        """Listen again on the same port after stop() (a server back from an outage)."""
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.controller.port, **self.options
+        )
+        self.controller.start()
 
     @property
     def port(self) -> int:

@@ -66,9 +66,9 @@ class Processes:
             self.wait_for_log(name, " ready.")
         self.beat()
 
-    def beat(self) -> subprocess.Popen:
+    def beat(self, name: str = "beat") -> subprocess.Popen:
         return self.start(
-            "beat",
+            name,
             CELERY,
             "-A",
             "settings",
@@ -76,7 +76,7 @@ class Processes:
             "-l",
             "info",
             "--schedule",
-            str(self.log_dir / "celerybeat-schedule"),
+            str(self.log_dir / f"{name}-schedule"),
         )
 
     def web(self) -> str:
