@@ -30,12 +30,12 @@ def pytest_terminal_summary(terminalreporter) -> None:
     columns = ["scenario", "recipients", "received", "lost", "duplicates", "allowed", "seconds"]
     terminalreporter.section("fault injection")
     terminalreporter.write_line(
-        " | ".join(f"{c:>10}" if c != "scenario" else f"{c:<34}" for c in columns)
+        " | ".join(f"{c:>10}" if c != "scenario" else f"{c:<38}" for c in columns)
     )
     for row in _rows:
         terminalreporter.write_line(
             " | ".join(
-                f"{row.get(c, ''):<34}" if c == "scenario" else f"{row.get(c, ''):>10}"
+                f"{row.get(c, ''):<38}" if c == "scenario" else f"{row.get(c, ''):>10}"
                 for c in columns
             )
         )
