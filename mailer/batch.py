@@ -377,11 +377,17 @@ class Batch:
                     break  # nothing to do for a while: free the slot
                 began = time.monotonic()
                 self.setup_seconds = 0.0
+                first = pick.campaign_id not in self.senders
                 sent = self.serve(pick)
                 # Slot time is charged to the campaign served, except one-off set-up (loading
                 # and compiling the campaign, opening an SMTP connection): whichever campaign
                 # a fresh worker happens to serve first must not pay for the worker's start.
+                # A batch's first chunk of a campaign also runs cold code paths (the first
+                # renders, the first statements on a connection): it is charged what a chunk
+                # of that campaign usually costs.
                 seconds = max(time.monotonic() - began - self.setup_seconds, 0.0)
+                if first and sent:
+                    seconds = pick.estimate * sent / max(pick.chunk, 1)
                 charge = scheduler.Charge(pick.campaign_id, seconds, pick.estimate, sent)
                 if time.monotonic() >= next_renewal:
                     leases.renew(self.batch_id, owner=self.owner)
