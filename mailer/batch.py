@@ -385,10 +385,13 @@ class Batch:
                 # A batch's first chunk of a campaign also runs cold code paths (the first
                 # renders, the first statements on a connection): it is charged what a chunk
                 # of that campaign usually costs.
-                seconds = max(time.monotonic() - began - self.setup_seconds, 0.0)
+                measured = max(time.monotonic() - began - self.setup_seconds, 0.0)
+                seconds = measured
                 if first and sent:
                     seconds = pick.estimate * sent / max(pick.chunk, 1)
-                charge = scheduler.Charge(pick.campaign_id, seconds, pick.estimate, sent)
+                charge = scheduler.Charge(
+                    pick.campaign_id, seconds, pick.estimate, sent, measured=measured
+                )
                 if time.monotonic() >= next_renewal:
                     leases.renew(self.batch_id, owner=self.owner)
                     next_renewal = time.monotonic() + leases.RENEW_EVERY

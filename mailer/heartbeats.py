@@ -86,6 +86,11 @@ def beat_now(ident: str) -> None:
     get_redis().set(_process_key(ident), str(time.time()), ex=HEARTBEAT_TTL)
 
 
+def queue_beat(pipe, ident: str) -> None:
+    """The same, as part of a caller's pipeline."""
+    pipe.set(_process_key(ident), str(time.time()), ex=HEARTBEAT_TTL)
+
+
 def processes_alive(idents: list[str]) -> dict[str, bool]:
     if not idents:
         return {}

@@ -43,10 +43,18 @@ def _server_time() -> float:
 
 
 def grant(batch_id: str, seconds: float = QUEUED_LEASE_SECONDS, owner: str | None = None) -> None:
+    """A lease until `seconds` from now; with `owner`, the process that runs the batch.
+
+    The owner's heartbeat is written in the same transaction: a lease must never name a
+    process without a heartbeat, or a dispatcher would take the batch for dead (which
+    happens when Redis lost its data and the heartbeat thread has not written it again).
+    """
+    until = _server_time() + seconds
     pipe = get_redis().pipeline(transaction=True)
-    pipe.zadd(_key(), {batch_id: _server_time() + seconds})
     if owner:
+        heartbeats.queue_beat(pipe, owner)
         pipe.hset(_owners_key(), batch_id, owner)
+    pipe.zadd(_key(), {batch_id: until})
     pipe.execute()
 
 
@@ -60,9 +68,6 @@ def renew(batch_id: str, owner: str, seconds: float = LEASE_SECONDS) -> bool:
     """
     changed = get_redis().zadd(_key(), {batch_id: _server_time() + seconds}, xx=True, ch=True)
     if not changed:
-        # Its heartbeat went with the rest: say it is alive before the lease names it, or a
-        # dispatcher could take the new lease of a process without a heartbeat for dead.
-        heartbeats.beat_now(owner)
         grant(batch_id, seconds, owner=owner)
     return bool(changed)
 

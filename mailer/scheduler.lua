@@ -16,7 +16,7 @@
 --       6 live limits (hash, see throttle.lua)
 -- ARGV: 1 campaign charged last time ("" for none), 2 seconds it really took,
 --       3 seconds estimated for it, 4 messages it sent, 5 largest chunk, 6 burst seconds,
---       7 "pick" or "charge"
+--       7 "pick" or "charge", 8 seconds the chunk really took (for the cost per message)
 -- Returns {campaign, estimate (microseconds), chunk size, wait (ms)}; campaign "" when none
 -- is eligible, wait then says when the earliest hold ends.
 
@@ -36,8 +36,11 @@ if prev ~= '' then
     redis.call('ZINCRBY', vt, (actual - estimate) / weight(prev), prev)
   end
   if sent > 0 then
+    -- The cost per message learns from the chunk's real duration (ARGV[8]), even when the
+    -- time charged was the usual cost (a batch's first, cold chunk of a campaign).
+    local measured = tonumber(ARGV[8]) or actual
     local old = tonumber(redis.call('HGET', spm, prev) or DEFAULT_SPM)
-    redis.call('HSET', spm, prev, string.format('%.9f', 0.8 * old + 0.2 * actual / sent))
+    redis.call('HSET', spm, prev, string.format('%.9f', 0.8 * old + 0.2 * measured / sent))
   end
 end
 if ARGV[7] == 'charge' then

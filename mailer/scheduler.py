@@ -41,9 +41,10 @@ class Charge:
     """What the last chunk really cost, sent along with the next pick."""
 
     campaign_id: int
-    seconds: float
+    seconds: float  # slot time charged to the campaign
     estimate: float
     sent: int
+    measured: float | None = None  # the chunk's real duration (None: the charged seconds)
 
 
 class Scheduler:
@@ -53,12 +54,13 @@ class Scheduler:
         self._script = get_redis().register_script(_SCRIPT)
 
     def _call(self, mode: str, charge: Charge | None) -> list:
-        args = (
-            [charge.campaign_id, charge.seconds, charge.estimate, charge.sent]
-            if charge is not None
-            else ["", 0, 0, 0]
-        )
-        return self._script(keys=_keys(), args=[*args, self.chunk, self.burst, mode])
+        if charge is None:
+            args: list = ["", 0, 0, 0]
+            measured = 0.0
+        else:
+            args = [charge.campaign_id, charge.seconds, charge.estimate, charge.sent]
+            measured = charge.seconds if charge.measured is None else charge.measured
+        return self._script(keys=_keys(), args=[*args, self.chunk, self.burst, mode, measured])
 
     def pick(self, charge: Charge | None = None) -> Pick:
         campaign, estimate_us, chunk, wait_ms = self._call("pick", charge)

@@ -206,6 +206,7 @@ def test_rows_of_a_batch_whose_process_stopped_beating_are_recovered():
     batch = str(uuid.uuid4())
     # A long lease, but owned by a process that has no heartbeat (it was killed).
     leases.grant(batch, 600, owner="elsewhere:12345")
+    died("elsewhere:12345")
     Delivery.objects.filter(campaign=campaign).update(status="sending", claimed_by=batch)
     assert heartbeats.processes_alive(["elsewhere:12345"]) == {"elsewhere:12345": False}
 
@@ -278,6 +279,7 @@ def test_a_batch_seen_dead_is_settled_for_every_campaign_it_served():
         )
         campaigns.append(campaign)
     leases.grant(batch, 600, owner="gone:1")
+    died("gone:1")
 
     # The first recovery sees the process dead and drops the lease; the second campaign's
     # rows must still count as abandoned, not as a batch that merely lost its lease.
@@ -318,3 +320,10 @@ def test_a_dead_batchs_journal_serves_every_campaign_it_sent_for():
 
     assert list(Delivery.objects.values_list("status", flat=True)) == ["sent", "sent"]
     assert journal.sent_ids(batch) == set()
+
+
+def died(process: str) -> None:
+    """The process stopped: its heartbeat expires (here, at once)."""
+    from mailer.redis_store import get_redis, key
+
+    get_redis().delete(key("process", process))
