@@ -12,7 +12,13 @@ from django.conf import settings
 
 from campaigns.models import Campaign
 from campaigns.rendering import PreparedContent
-from mailer.message import build_message, encode_address, format_sender, message_id
+from mailer.message import (
+    build_message,
+    encode_address,
+    encode_header,
+    format_sender,
+    message_id,
+)
 from subscribers import links
 
 
@@ -36,6 +42,15 @@ class CampaignComposer:
             if first_list
             else f"<campaigns.{host}>"
         )
+        # Headers that are the same for every recipient, encoded once.
+        self.fixed_headers = [
+            encode_header("From", self.sender_header),
+            encode_header("Date", self.date),
+            # RFC 8058: mail clients may unsubscribe with one POST to the List-Unsubscribe URL.
+            encode_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            encode_header("List-Id", self.list_id),
+            encode_header("X-Campaign-ID", str(campaign.pk)),
+        ]
 
     def context(
         self, *, subscriber_id: int | None, email: str, name: str, attributes: dict[str, Any]
@@ -73,16 +88,11 @@ class CampaignComposer:
         )
         return build_message(
             headers=[
-                ("From", self.sender_header),
+                *self.fixed_headers,
                 ("To", encode_address(name, email)),
                 ("Subject", subject_prefix + rendered.subject),
-                ("Date", self.date),
                 ("Message-ID", msgid),
                 ("List-Unsubscribe", f"<{context['unsubscribe_url']}>"),
-                # RFC 8058: mail clients may unsubscribe with one POST to that URL.
-                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-                ("List-Id", self.list_id),
-                ("X-Campaign-ID", str(self.campaign.pk)),
             ],
             text=rendered.text,
             html=rendered.html,

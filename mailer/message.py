@@ -83,13 +83,14 @@ def message_id(*, campaign_id: int, delivery_id: int, domain: str, secret: str) 
 
 def build_message(
     *,
-    headers: Iterable[tuple[str, str]],
+    headers: Iterable[tuple[str, str] | bytes],
     text: str,
     html: str | None,
     boundary: str,
 ) -> bytes:
-    """headers: already checked (name, value) pairs in order; the MIME headers are added here."""
-    lines = [encode_header(name, value) for name, value in headers]
+    """headers: (name, value) pairs, or lines already made by encode_header (the headers
+    that are the same for every recipient), in order; the MIME headers are added here."""
+    lines = [h if isinstance(h, bytes) else encode_header(*h) for h in headers]
     lines.append(b"MIME-Version: 1.0")
     if html is None:
         lines += [
