@@ -5,11 +5,10 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from campaigns.rendering import (
-    CONTENT_PLACEHOLDER,
     PreparedContent,
     TemplateError,
+    check_layout,
     check_template_source,
-    check_variables,
 )
 
 
@@ -34,12 +33,7 @@ class Template(models.Model):
     def clean(self) -> None:
         try:
             check_template_source(self.html)
-            if not CONTENT_PLACEHOLDER.search(self.html):
-                raise TemplateError(
-                    "The layout has no {{ content }} placeholder, so campaign bodies would be "
-                    "lost; add {{ content }} where the body goes."
-                )
-            check_variables(self.html, "layout", extra={"content"})
+            check_layout(self.html)
         except TemplateError as error:
             raise ValidationError({"html": str(error)}) from error
 

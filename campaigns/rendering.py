@@ -48,6 +48,16 @@ def check_template_source(source: str, what: str = "template") -> None:
     _compile(source, _html_engine, what)
 
 
+def check_layout(layout: str) -> None:
+    """A layout must compile, say where the body goes, and use only known variables."""
+    if not CONTENT_PLACEHOLDER.search(layout):
+        raise TemplateError(
+            "The layout has no {{ content }} placeholder, so the body would be lost; "
+            "add {{ content }} where the body goes."
+        )
+    check_variables(layout, "layout", extra={"content"})
+
+
 _MISSING = object()
 
 
@@ -184,12 +194,7 @@ class PreparedContent:
         check_variables(subject, "subject")
         check_variables(body, "body")
         if layout is not None:
-            if not CONTENT_PLACEHOLDER.search(layout):
-                raise TemplateError(
-                    "The layout has no {{ content }} placeholder, so the body would be lost; "
-                    "add {{ content }} where the body goes."
-                )
-            check_variables(layout, "layout", extra={"content"})
+            check_layout(layout)
         # The engine's autoescape setting is not used by a Template rendered on its own: the
         # Context decides, so text parts are rendered with autoescape off.
         self.subject = _Compiled(subject, _text_engine, "subject", autoescape=False)

@@ -15,17 +15,16 @@ from subscribers.models import Subscriber
 
 def render_for(campaign: Campaign, subscriber: Subscriber | None) -> tuple[str, str, str | None]:
     """Subject, text and HTML of the campaign as this subscriber (or a sample one) gets it."""
-    token = links.token(subscriber.pk if subscriber else None, campaign.pk)
-    context = {
-        "subscriber": {
-            "email": subscriber.email if subscriber else "sample@example.com",
-            "name": subscriber.name if subscriber else "Sample Subscriber",
-            "attributes": subscriber.attributes if subscriber else {},
-        },
-        "campaign": {"id": campaign.pk, "name": campaign.name},
-        **links.urls(token),
-    }
-    rendered = campaign.content().render(context)
+    from mailer.compose import CampaignComposer
+
+    composer = CampaignComposer(campaign, campaign.content())
+    context = composer.context(
+        subscriber_id=subscriber.pk if subscriber else None,
+        email=subscriber.email if subscriber else "sample@example.com",
+        name=subscriber.name if subscriber else "Sample Subscriber",
+        attributes=subscriber.attributes if subscriber else {},
+    )
+    rendered = composer.content.render(context)
     return rendered.subject, rendered.text, rendered.html
 
 

@@ -443,9 +443,11 @@ class Batch:
         else:
             sender.claim_hint = min(sender.claim_hint * 2, pick.chunk)
         granted = set(grant.positions)
-        refused_domains = {
-            row.domain for i, row in enumerate(rows[: grant.stopped_at]) if i not in granted
-        }
+        refused_domains = (
+            {row.domain for i, row in enumerate(rows[: grant.stopped_at]) if i not in granted}
+            if len(granted) < grant.stopped_at
+            else set()
+        )
         for domain in refused_domains:
             # Its next token is due in about this long: claim other domains' rows meanwhile.
             sender.throttled_domains[domain] = now + max(grant.wait, throttle.BURST_SECONDS / 2)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from mailer import events
 from mailer.models import Bounce, BounceSettings, Delivery
 from subscribers.models import Subscriber
-from subscribers.services import normalise_email
+from subscribers.services import normalise_email, subscriber_blocklist
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def _maybe_blocklist(subscriber: Subscriber, kind: str) -> None:
     count = counted.count()
     if count < threshold:
         return
-    Subscriber.objects.filter(pk=subscriber.pk).update(status=Subscriber.Status.BLOCKLISTED)
+    subscriber_blocklist(subscribers=[subscriber])
     events.warn(
         "subscriber blocklisted",
         f"{subscriber.email} is blocklisted after {count} {Bounce.Kind(kind).label.lower()}"

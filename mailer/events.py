@@ -28,8 +28,9 @@ def warn(event: str, message: str, *, once_per: float | None = None, **fields: A
     long: a campaign held back by its rate would otherwise say so on every chunk.
     """
     client = get_redis()
-    seen = seen_key(event, fields)
-    if once_per is not None and not client.set(seen, 1, nx=True, px=int(once_per * 1000)):
+    if once_per is not None and not client.set(
+        seen_key(event, fields), 1, nx=True, px=int(once_per * 1000)
+    ):
         return False
     log.warning(event, extra={**fields, "detail": message})
     record = json.dumps({"at": time.time(), "event": event, "message": message, **fields})

@@ -333,13 +333,20 @@ def queue_depths() -> dict[str, int]:
 SERVER_ERRORS_KEPT = 20
 
 
+# When this process last wrote each server's last success: once a second is enough for the
+# status page, and this runs after every chunk.
+_last_success_noted: dict[str, float] = {}
+
+
 def note_server_replies(server_key: str, *, sent: int, errors: list[str]) -> None:
     """Remember a server's last success and its recent error replies (one round trip)."""
-    if not sent and not errors:
-        return
     now = time.time()
+    note_success = sent and now - _last_success_noted.get(server_key, 0.0) >= 1.0
+    if not note_success and not errors:
+        return
     pipe = get_redis().pipeline(transaction=False)
-    if sent:
+    if note_success:
+        _last_success_noted[server_key] = now
         pipe.set(key("smtp-ok", server_key), now, ex=7 * 86400)
     if errors:
         name = key("smtp-errors", server_key)

@@ -24,8 +24,8 @@ from mailer.smtp import ServerConfig, check_server
 REFRESH_SECONDS = 3
 
 
-def _token_ok(request: HttpRequest) -> bool:
-    token = settings.METRICS_TOKEN
+def _bearer_ok(request: HttpRequest, token: str) -> bool:
+    """The request carries `Authorization: Bearer <token>` (never true for an empty token)."""
     given = request.headers.get("Authorization", "")
     return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
@@ -49,7 +49,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
 @never_cache
 def status_json(request: HttpRequest) -> JsonResponse:
     """The status page's data, for staff sessions or `Authorization: Bearer METRICS_TOKEN`."""
-    if not (_staff(request) or _token_ok(request)):
+    if not (_staff(request) or _bearer_ok(request, settings.METRICS_TOKEN)):
         return JsonResponse(
             {
                 "error": "Log in to the admin as staff, or send the header "
@@ -82,7 +82,7 @@ def smtp_check(request: HttpRequest, server_key: str) -> HttpResponse:
 @never_cache
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics, for `Authorization: Bearer METRICS_TOKEN` or a staff session."""
-    if not (_staff(request) or _token_ok(request)):
+    if not (_staff(request) or _bearer_ok(request, settings.METRICS_TOKEN)):
         response = HttpResponse(
             "Send 'Authorization: Bearer <METRICS_TOKEN>' (set METRICS_TOKEN in the environment "
             "and in Prometheus's scrape config), or log in to the admin as staff.\n",
@@ -103,9 +103,7 @@ def bounce_webhook(request: HttpRequest) -> JsonResponse:
     Good items are recorded even when others are refused; each refusal says why."""
     from mailer.bounces import bounce_record
 
-    token = settings.BOUNCE_WEBHOOK_TOKEN
-    given = request.headers.get("Authorization", "")
-    if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    if not _bearer_ok(request, settings.BOUNCE_WEBHOOK_TOKEN):
         return JsonResponse(
             {
                 "error": "Send 'Authorization: Bearer <BOUNCE_WEBHOOK_TOKEN>' (set in the "

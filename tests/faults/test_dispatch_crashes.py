@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.e2e.helpers import campaign_with, status, wait_until
+from tests.faults.helpers import record, tally
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -36,21 +37,16 @@ def test_dispatcher_and_beat_crashes_and_a_second_beat_neither_stall_nor_double(
     wait_until(
         lambda: status(first) == status(second) == "finished", 120, "both campaigns to finish"
     )
-    received = smtp_sink.recipients()
-    expected = {f"d{c}-{n}@example.com" for c in (1, 2) for n in range(count)}
-    lost = expected - set(received)
-    duplicates = sum(n - 1 for n in received.values())
-    fault_report.append(
-        {
-            "scenario": "dispatcher and beat killed, two beats",
-            "recipients": 2 * count,
-            "received": len(received),
-            "lost": len(lost),
-            "duplicates": duplicates,
-            "allowed": 0,
-            "seconds": round(time.monotonic() - started, 1),
-        }
+    result = tally(smtp_sink, {f"d{c}-{n}@example.com" for c in (1, 2) for n in range(count)})
+    record(
+        fault_report,
+        "dispatcher and beat killed, two beats",
+        result,
+        expected=2 * count,
+        allowed=0,
+        started=started,
     )
+    lost, duplicates = result.lost, result.duplicates
     assert not lost and duplicates == 0
     # Batches already queued and running kept sending while the dispatcher was down.
     assert sent_while_down > 600

@@ -11,6 +11,7 @@ from django.conf import settings
 from mailer.models import Delivery
 from mailer.redis_store import get_redis
 from tests.e2e.helpers import campaign_with, largest_one_second_burst, status, wait_until
+from tests.faults.helpers import record, tally
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -40,21 +41,16 @@ def test_a_campaign_completes_without_loss_or_repeats_when_redis_loses_its_data(
     wiped_at = time.monotonic()
 
     wait_until(lambda: status(campaign) == "finished", 90, "the campaign to finish")
-    received = smtp_sink.recipients()
-    expected = {f"redis-{n}@example.com" for n in range(count)}
-    lost = expected - set(received)
-    duplicates = sum(n - 1 for n in received.values())
-    fault_report.append(
-        {
-            "scenario": "Redis data lost mid-campaign",
-            "recipients": count,
-            "received": len(received),
-            "lost": len(lost),
-            "duplicates": duplicates,
-            "allowed": 0,
-            "seconds": round(time.monotonic() - started, 1),
-        }
+    result = tally(smtp_sink, {f"redis-{n}@example.com" for n in range(count)})
+    record(
+        fault_report,
+        "Redis data lost mid-campaign",
+        result,
+        expected=count,
+        allowed=0,
+        started=started,
     )
+    lost, duplicates, received = result.lost, result.duplicates, result.received
     assert wiped > 0
     assert not lost, sorted(lost)[:10]
     # Every batch alive at the wipe records its own rows; none is taken for dead.

@@ -10,29 +10,14 @@ import time
 import pytest
 
 from tests.e2e.helpers import campaign_with, status, wait_until
+from tests.faults.helpers import record, tally
 from tests.smtp_sink import DROP
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 
-def outcome(smtp_sink, prefix: str, count: int) -> tuple[set[str], int]:
-    received = smtp_sink.recipients()
-    expected = {f"{prefix}{n}@example.com" for n in range(count)}
-    return expected - set(received), sum(n - 1 for n in received.values())
-
-
-def report(fault_report, scenario, count, smtp_sink, lost, duplicates, allowed, started):
-    fault_report.append(
-        {
-            "scenario": scenario,
-            "recipients": count,
-            "received": len(smtp_sink.recipients()),
-            "lost": len(lost),
-            "duplicates": duplicates,
-            "allowed": allowed,
-            "seconds": round(time.monotonic() - started, 1),
-        }
-    )
+def addresses(prefix: str, count: int) -> set[str]:
+    return {f"{prefix}{n}@example.com" for n in range(count)}
 
 
 def test_connections_cut_at_the_end_of_data_are_retried(
@@ -57,17 +42,16 @@ def test_connections_cut_at_the_end_of_data_are_retried(
     processes.manage("campaign", "start", str(campaign.pk))
     wait_until(lambda: status(campaign) == "finished", 120, "the campaign to finish")
 
-    lost, duplicates = outcome(smtp_sink, "cut-", count)
-    report(
+    result = tally(smtp_sink, addresses("cut-", count))
+    record(
         fault_report,
         "connections cut at end of DATA",
-        count,
-        smtp_sink,
-        lost,
-        duplicates,
-        0,
-        started,
+        result,
+        expected=count,
+        allowed=0,
+        started=started,
     )
+    lost, duplicates = result.lost, result.duplicates
     assert not lost and duplicates == 0
     campaign.refresh_from_db()
     assert (campaign.sent, campaign.failed) == (count, 0)
@@ -94,8 +78,11 @@ def test_a_run_of_421_replies_is_waited_out(
     busy_until["t"] = time.monotonic() + busy_for
     wait_until(lambda: status(campaign) == "finished", busy_for + 120, "the campaign to finish")
 
-    lost, duplicates = outcome(smtp_sink, "busy-", count)
-    report(fault_report, f"421 for {busy_for} s", count, smtp_sink, lost, duplicates, 0, started)
+    result = tally(smtp_sink, addresses("busy-", count))
+    record(
+        fault_report, f"421 for {busy_for} s", result, expected=count, allowed=0, started=started
+    )
+    lost, duplicates = result.lost, result.duplicates
     assert not lost and duplicates == 0
 
 
@@ -110,8 +97,11 @@ def test_a_slow_server_slows_the_campaign_and_loses_nothing(
     processes.manage("campaign", "start", str(campaign.pk))
     wait_until(lambda: status(campaign) == "finished", 90, "the campaign to finish")
 
-    lost, duplicates = outcome(smtp_sink, "slow-", count)
-    report(fault_report, "server answering in 2 s", count, smtp_sink, lost, duplicates, 0, started)
+    result = tally(smtp_sink, addresses("slow-", count))
+    record(
+        fault_report, "server answering in 2 s", result, expected=count, allowed=0, started=started
+    )
+    lost, duplicates = result.lost, result.duplicates
     assert not lost and duplicates == 0
     # Four slots at 2 s a message: about 8 s, not 32 s one after the other.
     assert time.monotonic() - started < 30
@@ -148,17 +138,16 @@ def test_a_server_refusing_connections_holds_the_campaign_with_the_reason(
             processes.manage("campaign", "resume", str(campaign.pk))
         time.sleep(0.5)
 
-    lost, duplicates = outcome(smtp_sink, "down-", count)
-    report(
+    result = tally(smtp_sink, addresses("down-", count))
+    record(
         fault_report,
         f"connections refused {outage} s",
-        count,
-        smtp_sink,
-        lost,
-        duplicates,
-        0,
-        started,
+        result,
+        expected=count,
+        allowed=0,
+        started=started,
     )
+    lost, duplicates = result.lost, result.duplicates
     assert status(campaign) == "finished"
     assert not lost and duplicates == 0
     # Back within a few back-off steps of the server's return, not a retry delay later.

@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from tests.e2e.helpers import campaign_with, status, wait_until
+from tests.faults.helpers import record, tally
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -56,21 +57,16 @@ def test_twenty_kills_lose_nobody_and_repeat_only_messages_in_flight(
             processes.worker(name, "send", concurrency, wait=False)
 
     wait_until(lambda: status(campaign) == "finished", 180, "the campaign to finish")
-    received = smtp_sink.recipients()
-    expected = {f"kill-{n}@example.com" for n in range(count)}
-    lost = expected - set(received)
-    duplicates = sum(n - 1 for n in received.values())
-    fault_report.append(
-        {
-            "scenario": f"{KILLS} kill -9 of workers",
-            "recipients": count,
-            "received": len(received),
-            "lost": len(lost),
-            "duplicates": duplicates,
-            "allowed": killed_senders,
-            "seconds": round(time.monotonic() - started, 1),
-        }
+    result = tally(smtp_sink, {f"kill-{n}@example.com" for n in range(count)})
+    record(
+        fault_report,
+        f"{KILLS} kill -9 of workers",
+        result,
+        expected=count,
+        allowed=killed_senders,
+        started=started,
     )
+    lost, duplicates = result.lost, result.duplicates
     assert not lost, sorted(lost)[:10]
     # A process sends one message at a time: each one killed can leave one transaction
     # that the server completed and the ledger did not record.
