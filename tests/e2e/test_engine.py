@@ -33,6 +33,19 @@ def counts_when(messages, total: int, fraction: float) -> Counter:
     return Counter(m.campaign for m in arrived)
 
 
+# The scheduler shares slot time a chunk at a time (batch size 50): at any instant four chunks
+# are in flight, two of which may be one campaign's, so counts taken at an arbitrary message
+# can differ by two chunks on top of what the sharing itself lets drift.
+IN_FLIGHT = 2 * 50
+
+
+def assert_shared(sent: Counter, weights: dict[str, int], fraction: float) -> None:
+    """Each campaign's messages per unit of weight agree to within 10% and the chunks in flight."""
+    per_weight = {c: sent[c] / w for c, w in weights.items()}
+    low, high = min(per_weight.values()), max(per_weight.values())
+    assert high - low <= 0.10 * low + IN_FLIGHT, (fraction, sent)
+
+
 def test_three_campaigns_started_together_send_together_and_fairly(
     processes, sink_server, smtp_sink
 ):
@@ -49,8 +62,9 @@ def test_three_campaigns_started_together_send_together_and_fairly(
     first = [min(m.at for m in messages if m.campaign == str(c.pk)) for c in campaigns]
     assert max(first) - min(first) <= 2.0, first
     for fraction in (0.25, 0.5, 0.75):
-        sent = counts_when(messages, 9000, fraction)
-        assert len(sent) == 3 and max(sent.values()) <= 1.15 * min(sent.values()), (fraction, sent)
+        assert_shared(
+            counts_when(messages, 9000, fraction), {str(c.pk): 1 for c in campaigns}, fraction
+        )
 
 
 def test_weights_share_the_workers(processes, sink_server, smtp_sink):
@@ -63,9 +77,8 @@ def test_weights_share_the_workers(processes, sink_server, smtp_sink):
 
     messages = smtp_sink.messages()
     for fraction in (0.25, 0.5):
-        sent = counts_when(messages, 9000, fraction)
-        ratio = sent[str(heavy.pk)] / ((sent[str(light[0].pk)] + sent[str(light[1].pk)]) / 2)
-        assert 2 / 1.15 <= ratio <= 2 * 1.15, (fraction, sent)
+        weights = {str(heavy.pk): 2, str(light[0].pk): 1, str(light[1].pk): 1}
+        assert_shared(counts_when(messages, 9000, fraction), weights, fraction)
     wait_until(lambda: all(status(c) == "finished" for c in light), 60, "the others to finish")
 
 
