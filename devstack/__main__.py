@@ -295,6 +295,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         "MAILGUN_WEBHOOK_SIGNING_KEY": "test-signing-key",
         "STATIC_ROOT": str(state / "static"),
         "MEDIA_ROOT": str(state / "media"),
+        # The fault suite restarts this cluster mid-campaign (tests/faults/test_postgres_restart).
+        "TEST_POSTGRES_DIR": str(state / "postgres"),
     }
     venv_bin = Path(PYTHON).parent
     steps = [

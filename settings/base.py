@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kombu import Queue
+from psycopg_pool import ConnectionPool
 
 from settings.environment import (
     read_bool,
@@ -132,6 +133,9 @@ if _pool_max:
         "min_size": min(_pool_min, _pool_max),
         "max_size": _pool_max,
         "timeout": 10,
+        # A connection is checked (one empty query) as it leaves the pool: after PostgreSQL
+        # restarts, the pool's old connections are all dead and would fail the next statement.
+        "check": ConnectionPool.check_connection,
     }
 DATABASES = {"default": _database}
 DB_POOL_MAX_SIZE = _pool_max
