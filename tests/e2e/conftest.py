@@ -12,9 +12,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.db import connection
+
+if TYPE_CHECKING:
+    from tests.faults.network import Host
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).parent / "celery")
@@ -34,27 +38,38 @@ class Processes:
     log_dir: Path
     running: dict[str, subprocess.Popen] = field(default_factory=dict)
 
-    def start(self, name: str, *argv: str, ready: str | None = None) -> subprocess.Popen:
+    def start(
+        self, name: str, *argv: str, ready: str | None = None, host: Host | None = None
+    ) -> subprocess.Popen:
+        """A process on this machine, or on one of the fault suite's hosts."""
         log = (self.log_dir / f"{name}.log").open("wb")
         process = subprocess.Popen(
-            list(argv),
+            host.wrap(list(argv)) if host else list(argv),
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **host.env} if host else self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if host:
+            host.pids.append(process.pid)
         self.running[name] = process
         if ready:
             self.wait_for_log(name, ready)
         return process
 
     def worker(
-        self, name: str, queues: str, concurrency: int = 2, wait: bool = True
+        self,
+        name: str,
+        queues: str,
+        concurrency: int = 2,
+        wait: bool = True,
+        host: Host | None = None,
     ) -> subprocess.Popen:
         argv = [CELERY, "-A", "settings", "worker", "-Q", queues, "-c", str(concurrency)]
-        argv += ["-n", f"{name}@%h", "-l", "info", "--without-mingle", "--without-gossip"]
-        return self.start(name, *argv, ready=" ready." if wait else None)
+        node = f"{name}@{host.name}" if host else f"{name}@%h"
+        argv += ["-n", node, "-l", "info", "--without-mingle", "--without-gossip"]
+        return self.start(name, *argv, ready=" ready." if wait else None, host=host)
 
     def system(self, senders: int = 2, concurrency: int = 2) -> None:
         """Sender workers, a dispatcher worker and beat, started together."""
@@ -66,7 +81,7 @@ class Processes:
             self.wait_for_log(name, " ready.")
         self.beat()
 
-    def beat(self, name: str = "beat") -> subprocess.Popen:
+    def beat(self, name: str = "beat", host: Host | None = None) -> subprocess.Popen:
         return self.start(
             name,
             CELERY,
@@ -77,6 +92,7 @@ class Processes:
             "info",
             "--schedule",
             str(self.log_dir / f"{name}-schedule"),
+            host=host,
         )
 
     def web(self) -> str:
