@@ -10,6 +10,8 @@ from campaigns.rendering import (
     check_layout,
     check_template_source,
 )
+from mailer.message import sender_problem
+from mailer.models import RATE_MIN
 
 
 class Template(models.Model):
@@ -113,7 +115,7 @@ class Campaign(models.Model):
     rate_limit = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1)],
+        validators=[RATE_MIN],
         help_text="Most messages per second for this campaign. Empty: the default in "
         "Settings → Performance.",
     )
@@ -179,6 +181,8 @@ class Campaign(models.Model):
         return link.pk
 
     def clean(self) -> None:
+        if self.from_email and (problem := sender_problem(self.from_email)):
+            raise ValidationError({"from_email": problem})
         if not self.subject or not self.body:
             return  # the form already says these are required
         try:

@@ -31,6 +31,10 @@ _html_engine = Engine(autoescape=True, debug=True)
 _text_engine = Engine(autoescape=False, debug=True)
 
 
+# The most body and layout source a campaign may have: one message for every recipient.
+MAX_CONTENT_BYTES = 1_000_000
+
+
 class TemplateError(ValueError):
     """Content that cannot be rendered; the message names the line and the reason."""
 
@@ -191,6 +195,15 @@ class PreparedContent:
         the open-tracking image."""
         if format not in FORMATS:
             raise TemplateError(f"Unknown body format {format!r}; use one of {FORMATS}.")
+        if "\r" in subject or "\n" in subject:
+            raise TemplateError("The subject contains a line break; a subject is one line.")
+        size = len(body.encode()) + len((layout or "").encode())
+        if size > MAX_CONTENT_BYTES:
+            raise TemplateError(
+                f"The body and its layout are {size // 1000:,} KB; a message may be at most "
+                f"{MAX_CONTENT_BYTES // 1000:,} KB (many servers refuse larger ones, and Gmail "
+                "clips anything over 102 KB). Link to long content instead of including it."
+            )
         check_variables(subject, "subject")
         check_variables(body, "body")
         if layout is not None:

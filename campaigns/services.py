@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTransitionError
 from campaigns.rendering import TemplateError, sample_context
+from mailer.message import sender_problem
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def _set_status(campaign: Campaign, new: str, *, reason: str = "", **fields) -> 
 
 def campaign_check_content(*, campaign: Campaign) -> None:
     """Render the campaign once for a sample recipient, so a broken template fails now."""
+    if campaign.from_email and (problem := sender_problem(campaign.from_email)):
+        raise CampaignError(f"Campaign {campaign.pk} cannot start: {problem}")
     try:
         campaign.content().render(sample_context())
     except TemplateError as error:

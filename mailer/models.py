@@ -7,6 +7,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+# Rates of 0 or less would stop sending without saying so: refused with what to do instead.
+RATE_MIN = MinValueValidator(
+    1, "A rate is at least 1 message per second. To remove the limit, leave the field empty."
+)
+
 
 class SmtpServer(models.Model):
     class Security(models.TextChoices):
@@ -39,7 +44,7 @@ class SmtpServer(models.Model):
     rate_limit = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1)],
+        validators=[RATE_MIN],
         help_text="Most messages per second through this server, across all workers. "
         "Empty: no limit beyond the global rate.",
     )
@@ -62,10 +67,6 @@ class SmtpServer(models.Model):
 BATCH_TURN_SECONDS = 20
 # Retries of one recipient must end within this long, or a campaign never finishes.
 LONGEST_RETRY_SPAN = 3 * 86400
-
-_RATE_MIN = MinValueValidator(
-    1, "A rate is at least 1 message per second. To remove the limit, leave the field empty."
-)
 
 
 class SingleRow(models.Model):
@@ -104,7 +105,7 @@ class PerformanceSettings(SingleRow):
         "global message rate",
         null=True,
         blank=True,
-        validators=[_RATE_MIN],
+        validators=[RATE_MIN],
         help_text="Most messages per second across every worker and campaign, e.g. what "
         "your provider or IP reputation allows. Empty: no limit beyond what the workers "
         "and SMTP servers manage.",
@@ -112,7 +113,7 @@ class PerformanceSettings(SingleRow):
     default_campaign_rate = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[_RATE_MIN],
+        validators=[RATE_MIN],
         help_text="Messages per second for campaigns that set no rate of their own; at most "
         "the global rate. Empty: no limit of their own.",
     )
@@ -267,7 +268,12 @@ class DomainThrottle(models.Model):
         help_text="Recipient domain, exactly as after the @, e.g. gmail.com.",
     )
     rate_limit = models.PositiveIntegerField(
-        validators=[MinValueValidator(1)],
+        validators=[
+            MinValueValidator(
+                1,
+                "A rate is at least 1 message per second. To lift the limit, delete the throttle.",
+            )
+        ],
         help_text="Most messages per second to this domain, across every campaign and worker.",
     )
 

@@ -88,6 +88,11 @@ def _decoded_lines(stream: BinaryIO, bad_lines: set[int], report: ImportReport) 
         report.bytes_read += len(raw)
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
+        if number == 1 and (raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw):
+            raise ImportFileError(
+                "The file is UTF-16 text (as Excel's 'Unicode Text' saves), not UTF-8; save "
+                "it as 'CSV UTF-8' and import it again."
+            )
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -235,30 +240,36 @@ def subscribers_import_csv(
         if progress:
             progress(report)
 
-    for record in _records(reader, report):
-        line, values = record
+    def skip(line: int, last: int, reason: str) -> None:
+        if last > line:
+            # Quotes may hold line breaks, but a quote left open swallows the lines below.
+            reason += f" (the record runs from line {line} to {last}: is a quote left open?)"
+        report.add_error(line, reason)
+
+    for line, last, values in _records(reader, report):
         report.rows += 1
+
         if line in bad_encoding:
-            report.add_error(line, "the line is not valid UTF-8; save the file as UTF-8")
+            skip(line, last, "the line is not valid UTF-8; save the file as UTF-8")
             continue
         if len(values) != len(header):
-            report.add_error(line, f"{len(values)} columns where the header has {len(header)}")
+            skip(line, last, f"{len(values)} columns where the header has {len(header)}")
             continue
         raw_email = values[email_at]
         try:
             email = normalise_email(raw_email)
         except EmailNotValidError as error:
-            report.add_error(line, f"{raw_email!r} is not a valid email address: {error}")
+            skip(line, last, f"{raw_email!r} is not a valid email address: {error}")
             continue
         if email in seen:
-            report.add_error(line, f"{email} already appears on line {seen[email]}")
+            skip(line, last, f"{email} already appears on line {seen[email]}")
             continue
         name = _uncell(values[name_at].strip()) if name_at is not None else ""
         if len(name) > MAX_NAME:
-            report.add_error(line, f"the name is longer than {MAX_NAME} characters")
+            skip(line, last, f"the name is longer than {MAX_NAME} characters")
             continue
         if "\r" in name or "\n" in name:
-            report.add_error(line, "the name contains a line break")
+            skip(line, last, "the name contains a line break")
             continue
         seen[email] = line
         attributes = {
@@ -272,8 +283,9 @@ def subscribers_import_csv(
     return report
 
 
-def _records(reader, report: ImportReport) -> Iterable[tuple[int, list[str]]]:
-    """CSV records with the line each starts on; unreadable records are reported, not fatal."""
+def _records(reader, report: ImportReport) -> Iterable[tuple[int, int, list[str]]]:
+    """CSV records with the lines each starts and ends on; unreadable records are reported,
+    not fatal."""
     while True:
         start = reader.line_num + 1
         try:
@@ -282,11 +294,19 @@ def _records(reader, report: ImportReport) -> Iterable[tuple[int, list[str]]]:
             return
         except csv.Error as error:
             report.rows += 1
-            report.add_error(start, f"cannot be read as CSV: {error}")
+            if "field limit" in str(error):
+                reason = (
+                    f"a value is longer than {csv.field_size_limit():,} characters, which no "
+                    "subscriber field needs (an unclosed quote can swallow the rest of a file)"
+                )
+            else:
+                reason = f"cannot be read as CSV: {error}"
+            report.add_error(start, reason)
             continue
+
         if not any(v.strip() for v in values):
             continue  # blank line
-        yield start, values
+        yield start, reader.line_num, values
 
 
 # --- Export ----------------------------------------------------------------------------------
