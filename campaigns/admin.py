@@ -150,6 +150,14 @@ class CampaignAdmin(admin.ModelAdmin):
 
     list_display_links = ["name"]
     change_form_template = "admin/campaigns/campaign/change_form.html"
+    change_list_template = "admin/campaigns/campaign/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        """While campaigns send, their progress bars move without a reload."""
+        sending = Campaign.objects.filter(
+            status__in=[Campaign.Status.RUNNING, Campaign.Status.SCHEDULED]
+        ).exists()
+        return super().changelist_view(request, {**(extra_context or {}), "refresh": sending})
 
     def get_urls(self):
         report = self.admin_site.admin_view(self.report_view)
@@ -209,7 +217,11 @@ class CampaignAdmin(admin.ModelAdmin):
         if request.method == "POST" and self.has_change_permission(request, campaign):
             to = [a for a in request.POST.get("to", "").replace(",", " ").split() if a]
             try:
-                sent_to = campaign_send_test(campaign=campaign, to=to)
+                sent_to = campaign_send_test(
+                    campaign=campaign,
+                    to=to,
+                    as_subscriber=request.POST.get("as_subscriber", "").strip().lower() or None,
+                )
             except CampaignError as refused:
                 self.message_user(request, str(refused), messages.ERROR)
             else:

@@ -287,3 +287,21 @@ class Click(models.Model):
 
     def __str__(self) -> str:
         return f"click on {self.link_id} by {self.subscriber_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Unsubscribe(models.Model):
+    """A subscriber who left through one campaign's unsubscribe link, counted once."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    subscriber_id = models.BigIntegerField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "subscriber_id"], name="one_unsubscribe_per_campaign"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id} left through campaign {self.campaign_id}"

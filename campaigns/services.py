@@ -108,8 +108,11 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
 MAX_TEST_RECIPIENTS = 10
 
 
-def campaign_send_test(*, campaign: Campaign, to: list[str]) -> list[str]:
-    """Queue a test send to a few addresses on the transactional queue; returns them."""
+def campaign_send_test(
+    *, campaign: Campaign, to: list[str], as_subscriber: str | None = None
+) -> list[str]:
+    """Queue a test send to a few addresses on the transactional queue; returns them.
+    as_subscriber: the address of a subscriber whose personalisation the tests show."""
     from email_validator import EmailNotValidError, validate_email
 
     from mailer.tasks import send_transactional
@@ -130,7 +133,7 @@ def campaign_send_test(*, campaign: Campaign, to: list[str]) -> list[str]:
     campaign_check_content(campaign=campaign)
     transaction.on_commit(
         lambda: send_transactional.delay(
-            kind="campaign_test", campaign_id=campaign.pk, to=addresses
+            kind="campaign_test", campaign_id=campaign.pk, to=addresses, as_subscriber=as_subscriber
         )
     )
     log.info("campaign test queued", extra={"campaign_id": campaign.pk, "to": addresses})

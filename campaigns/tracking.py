@@ -75,6 +75,10 @@ def campaign_stats(campaign_id: int, top: int = 10) -> dict[str, Any]:
             [campaign_id],
         )
         clicks, unique_clicks = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(*) FROM campaigns_unsubscribe WHERE campaign_id = %s", [campaign_id]
+        )
+        (unsubscribes,) = cursor.fetchone()
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -93,5 +97,6 @@ def campaign_stats(campaign_id: int, top: int = 10) -> dict[str, Any]:
         "unique_opens": unique_opens,
         "clicks": clicks,
         "unique_clicks": unique_clicks,
+        "unsubscribes": unsubscribes,
         "top_links": top_links,
     }

@@ -270,6 +270,25 @@ def cmd_status(_args: argparse.Namespace) -> int:
     return 0 if all_up else 3
 
 
+def ensure_chromium() -> None:
+    """The browser tests drive the system's Chromium; install the Debian package if missing."""
+    if shutil.which("chromium") or os.environ.get("CHROMIUM"):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print(
+            "note: Chromium is missing, so the browser tests will fail; install the package "
+            "`chromium` (or set CHROMIUM to a Chromium executable)."
+        )
+        return
+    print("Installing Chromium for the browser tests (apt-get install chromium)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]
+    quiet = {"env": env, "stdout": subprocess.DEVNULL, "check": False}
+    if subprocess.run(install, **quiet).returncode != 0:  # type: ignore[call-overload]
+        subprocess.run(["apt-get", "update", "-qq"], **quiet)  # type: ignore[call-overload]
+        subprocess.run(install, **quiet)  # type: ignore[call-overload]
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     state = STATE / "test"
     shutil.rmtree(state, ignore_errors=True)
@@ -306,6 +325,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         ("pytest", [PYTHON, "-m", "pytest", *args.pytest_args]),
     ]
     results: list[tuple[str, int, float]] = []
+    ensure_chromium()
     try:
         print(postgres.start())
         print(redis.start())

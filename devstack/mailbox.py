@@ -13,6 +13,7 @@ import email
 import email.policy
 import html
 import json
+import re
 import signal
 import sqlite3
 import threading
@@ -89,6 +90,22 @@ text-align:left;font-size:.9rem}}pre{{white-space:pre-wrap;background:#f6f6f6;pa
 iframe{{width:100%;height:30rem;border:1px solid #ccc}}</style></head><body>{body}</body></html>"""
 
 
+def _unsubscribe_button(headers: list[tuple[str, str]]) -> str:
+    """What a mail client's unsubscribe button does (RFC 8058): a POST of
+    List-Unsubscribe=One-Click to the message's https List-Unsubscribe URL."""
+    found = dict((k.lower(), v) for k, v in headers)
+    if found.get("list-unsubscribe-post", "").strip() != "List-Unsubscribe=One-Click":
+        return ""
+    urls = re.findall(r"<(https?://[^>]+)>", found.get("list-unsubscribe", ""))
+    if not urls:
+        return ""
+    return (
+        f"<form method='post' action='{html.escape(urls[0])}' target='_blank'>"
+        "<input type='hidden' name='List-Unsubscribe' value='One-Click'>"
+        "<button>Unsubscribe (one click, as a mail client does)</button></form>"
+    )
+
+
 def make_http_handler(db: sqlite3.Connection, lock: threading.Lock):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args) -> None:
@@ -160,6 +177,7 @@ def make_http_handler(db: sqlite3.Connection, lock: threading.Lock):
             )
             body = (
                 f"<p><a href='/'>&larr; all messages</a></p><h1>To {html.escape(row[0])}</h1>"
+                f"{_unsubscribe_button(headers)}"
                 f"<table>{header_rows}</table><h2>HTML</h2>"
                 f"<iframe sandbox srcdoc='{html.escape(body_html)}'></iframe>"
                 f"<h2>Text</h2><pre>{html.escape(text)}</pre>"

@@ -37,11 +37,15 @@ def send_batch(*, batch_id: str, campaigns: list[str] | None = None) -> dict:
     retry_backoff=5,
     max_retries=5,
 )
-def send_transactional(*, kind: str, campaign_id: int, to: list[str]) -> dict[str, str]:
+def send_transactional(
+    *, kind: str, campaign_id: int, to: list[str], as_subscriber: str | None = None
+) -> dict[str, str]:
     """A campaign's test send on the transactional queue (never behind bulk batches)."""
     if kind != "campaign_test":
         raise ValueError(f"unknown transactional message kind {kind!r}")
-    return transactional.send_campaign_test(campaign_id=campaign_id, to=to)
+    return transactional.send_campaign_test(
+        campaign_id=campaign_id, to=to, as_subscriber=as_subscriber
+    )
 
 
 @shared_task(

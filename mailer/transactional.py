@@ -22,17 +22,21 @@ from subscribers.models import MailingList, Subscriber
 log = logging.getLogger(__name__)
 
 
-def send_campaign_test(*, campaign_id: int, to: list[str]) -> dict[str, str]:
-    """Send the campaign to `to` as the matching subscriber (or a sample one) would see it."""
+def send_campaign_test(
+    *, campaign_id: int, to: list[str], as_subscriber: str | None = None
+) -> dict[str, str]:
+    """Send the campaign to `to` as the subscriber `as_subscriber` (the one a preview showed)
+    would see it; without one, as each address's own subscriber, or a sample one."""
     campaign = Campaign.objects.select_related("template").get(pk=campaign_id)
     composer = CampaignComposer(campaign, prepared_content(campaign))
     known = {s.email: s for s in Subscriber.objects.filter(email__in=to)}
+    shown = Subscriber.objects.filter(email=as_subscriber).first() if as_subscriber else None
     config = choose_server(campaign.smtp_server_id)
     replies: dict[str, str] = {}
     connection = pool.acquire(config)
     try:
         for address in to:
-            subscriber = known.get(address)
+            subscriber = shown or known.get(address)
             data = composer.message(
                 delivery_id=None,
                 # A test's links name no subscriber: following them changes nothing.

@@ -434,11 +434,15 @@ def subscription_confirm(*, subscriber_id: int, list_ids: list[int]) -> list[Mai
 
 
 def subscriber_unsubscribe(
-    *, subscriber: Subscriber, lists: Iterable[MailingList] | None = None
+    *,
+    subscriber: Subscriber,
+    lists: Iterable[MailingList] | None = None,
+    campaign_id: int | None = None,
 ) -> int:
     """Leave these lists (the lists of the campaign a link came from), or every list;
     messages not sent yet from campaigns to those lists are not sent. Returns how many
-    subscriptions ended."""
+    subscriptions ended; when some did, the campaign whose link it was counts one
+    unsubscribe."""
     subscriptions = Subscription.objects.filter(subscriber=subscriber).exclude(
         status=Subscription.Status.UNSUBSCRIBED
     )
@@ -446,6 +450,14 @@ def subscriber_unsubscribe(
         subscriptions = subscriptions.filter(mailing_list__in=list(lists))
     left = subscriptions.update(status=Subscription.Status.UNSUBSCRIBED)
     _drop_pending(subscriber, "unsubscribed", keep_if_still_on_a_list=True)
+    if left and campaign_id:
+        from campaigns.models import Campaign, Unsubscribe
+
+        if Campaign.objects.filter(pk=campaign_id).exists():
+            Unsubscribe.objects.bulk_create(
+                [Unsubscribe(campaign_id=campaign_id, subscriber_id=subscriber.pk)],
+                ignore_conflicts=True,
+            )
     return left
 
 

@@ -130,7 +130,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             "subscribers/unsubscribe.html",
             {"subscriber": subscriber, "lists": lists, "token": token},
         )
-    subscriber_unsubscribe(subscriber=subscriber, lists=lists or None)
+    subscriber_unsubscribe(subscriber=subscriber, lists=lists or None, campaign_id=data.campaign_id)
     if request.POST.get("List-Unsubscribe") == "One-Click":
         return HttpResponse("unsubscribed\n", content_type="text/plain")
     names = ", ".join(m.name for m in lists) if lists else "all lists"

@@ -1,0 +1,118 @@
+"""A marketer's day in a real browser: headless Chromium (the system's, never a downloaded one)
+driven by Playwright against the running system: the web app under gunicorn, sender and
+dispatcher workers, beat, and the mailbox (an SMTP server with a web view) that receives
+every message. Each journey saves screenshots in docs/screenshots, which the README shows."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+
+from tests.e2e.conftest import Processes, processes  # noqa: F401 (the real processes fixture)
+from tests.factories import SmtpServerFactory
+from tests.smtp_sink import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+PASSWORD = "a-marketer's-password-1"
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make in
+# between are ordinary blocking calls, which Django would otherwise refuse next to a loop.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def chromium() -> str:
+    found = (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    if not found:
+        pytest.fail(
+            "Chromium is not installed: install the Debian package `chromium` (./dev test does "
+            "this itself when run as root), or set CHROMIUM to a Chromium executable."
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # --no-sandbox: Chromium's own sandbox cannot start as root (CI runs as root).
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Site:
+    base: str  # the web app
+    mailbox: str  # the mailbox's web view
+    processes: Processes
+    username: str = "marketer"
+    password: str = PASSWORD
+
+
+@pytest.fixture
+def site(processes, tmp_path) -> Site:  # noqa: F811
+    smtp_port, http_port = free_port(), free_port()
+    processes.start(
+        "mailbox",
+        sys.executable,
+        "-m",
+        "devstack.mailbox",
+        "--smtp-port",
+        str(smtp_port),
+        "--http-port",
+        str(http_port),
+        "--db",
+        str(tmp_path / "mailbox.sqlite3"),
+        ready="mailbox: SMTP",
+    )
+    SmtpServerFactory(name="mailbox", port=smtp_port)
+    processes.env["SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
+    processes.env["STATIC_ROOT"] = str(tmp_path / "static")
+    processes.manage("collectstatic", "--no-input", "-v", "0")
+    base = processes.web()
+    processes.system(senders=1, concurrency=2)
+    User.objects.create_superuser("marketer", "marketer@shop.example", PASSWORD)
+    return Site(base=base, mailbox=f"http://127.0.0.1:{http_port}", processes=processes)
+
+
+@pytest.fixture
+def page(browser, site) -> Iterator:
+    context = browser.new_context(viewport={"width": 1280, "height": 820}, accept_downloads=True)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def login(page, site: Site) -> None:
+    page.goto(f"{site.base}/admin/login/")
+    page.fill("#id_username", site.username)
+    page.fill("#id_password", site.password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    assert "/admin/login/" not in page.url
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def mark_page(page) -> None:
+    """Marks this page load: `reloaded` tells whether the browser loaded a new page since."""
+    page.evaluate("window.__sameLoad = true")
+
+
+def reloaded(page) -> bool:
+    return not page.evaluate("window.__sameLoad === true")
