@@ -90,6 +90,8 @@ def site(processes, tmp_path) -> Site:  # noqa: F811
 def page(browser, site) -> Iterator:
     context = browser.new_context(viewport={"width": 1280, "height": 820}, accept_downloads=True)
     context.set_default_timeout(20_000)
+    # The admin's side navigation starts folded: pages keep their full width.
+    context.add_init_script("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
     page = context.new_page()
     yield page
     context.close()
