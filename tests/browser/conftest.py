@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 
 from tests.e2e.conftest import Processes, processes  # noqa: F401 (the real processes fixture)
 from tests.factories import SmtpServerFactory
@@ -22,10 +23,6 @@ from tests.smtp_sink import free_port
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 PASSWORD = "a-marketer's-password-1"
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make in
-# between are ordinary blocking calls, which Django would otherwise refuse next to a loop.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def chromium() -> str:
@@ -40,7 +37,7 @@ def chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -87,7 +84,13 @@ def site(processes, tmp_path) -> Site:  # noqa: F811
 
 
 @pytest.fixture
-def page(browser, site) -> Iterator:
+def page(site, browser, monkeypatch) -> Iterator:
+    # Playwright's sync API keeps an event loop running in this thread while the browser is
+    # open; the ORM calls the test makes meanwhile are ordinary blocking calls, which Django
+    # would refuse next to a running loop. In this order the system and its database are set
+    # up before the browser opens and torn down after it closes, and the permission holds for
+    # the test's own process only (the system's processes have started without it).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     context = browser.new_context(viewport={"width": 1280, "height": 820}, accept_downloads=True)
     context.set_default_timeout(20_000)
     # The admin's side navigation starts folded: pages keep their full width.
@@ -95,6 +98,9 @@ def page(browser, site) -> Iterator:
     page = context.new_page()
     yield page
     context.close()
+    # Beside a running event loop, Django keeps a separate connection for this context:
+    # close it, or the test database cannot be dropped at the end.
+    connections.close_all()
 
 
 def login(page, site: Site) -> None:

@@ -117,5 +117,6 @@ def test_the_report_shows_opens_clicks_and_top_links(admin_client, client):
     page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/report/").content.decode()
 
     counts = re.search(r'<tr id="tracking-counts">(.*?)</tr>', page).group(1)
-    assert re.findall(r"<td>(\d+)</td>", counts) == ["1", "1", "1", "1"]
+    # opens, opened by, clicks, clicked by, unsubscribed
+    assert re.findall(r"<td>(\d+)</td>", counts) == ["1", "1", "1", "1", "0"]
     assert "https://shop.example/spring?x=1&amp;y=2" in page

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from campaigns import tracking
 from campaigns.models import Campaign
 from mailer.models import Delivery
 from subscribers import links
@@ -63,7 +64,8 @@ def test_a_confirmation_link_confirms_only_what_it_names(client):
     assert b"Subscription confirmed" in response.content
     assert Subscription.objects.get(subscriber=subscriber).status == "confirmed"
 
-    forged = links.confirm_token(subscriber.pk, [news.pk]).replace(f"{news.pk}:", "99:")
+    other = news.pk + 1000
+    forged = links.confirm_token(subscriber.pk, [news.pk]).replace(f"{news.pk}:", f"{other}:")
     assert client.get(f"/confirm/{forged}/").status_code == 404
 
 
@@ -97,6 +99,13 @@ def test_one_click_unsubscribe_leaves_the_campaigns_lists_and_drops_its_unsent_m
     assert (delivery.status, delivery.reply) == ("failed", "not sent: unsubscribed")
     campaign.refresh_from_db()
     assert campaign.failed == 1
+    # The campaign counts one unsubscribe, however often the button is pressed.
+    client.post(
+        f"/u/{token_for(subscriber, campaign)}/",
+        "List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert tracking.campaign_stats(campaign.pk)["unsubscribes"] == 1
 
 
 def test_a_campaign_to_a_list_they_stay_on_still_reaches_them(client):
