@@ -66,3 +66,26 @@ def test_addresses_are_quoted_or_encoded_only_when_needed(name, expected):
     assert encoded == expected
     parsed = parse(f"To: {encoded}\r\n\r\n".encode())["To"].addresses[0]
     assert (parsed.display_name, parsed.addr_spec) == (name, "a@example.com")
+
+
+@pytest.mark.parametrize(
+    ("html", "encoding"),
+    [
+        ("<p>Hello &amp; welcome</p>\r\n<p>.a line starting with a dot</p>", "7bit"),
+        ("<p>Grüße</p>", "quoted-printable"),  # not ASCII
+        ("<p>" + "x" * 1200 + "</p>", "quoted-printable"),  # a line too long for SMTP
+        ("<p>a bare\rcarriage return</p>", "quoted-printable"),
+        ("<p>--=_b</p>", "quoted-printable"),  # the boundary must never appear in a part
+    ],
+)
+def test_parts_are_sent_as_they_are_when_they_can_be_and_encoded_otherwise(html, encoding):
+    data = build_message(
+        headers=[("Subject", "Hi")], text="Hello\nthere", html=html, boundary="=_b"
+    )
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    part = parse(data).get_body(("html",))
+    assert part["Content-Transfer-Encoding"] == encoding
+    assert part.get_content().replace("\r\n", "\n") == html.replace("\r\n", "\n")
+    text = parse(data).get_body(("plain",))
+    assert text["Content-Transfer-Encoding"] == "7bit"
+    assert text.get_content().replace("\r\n", "\n") == "Hello\nthere"
