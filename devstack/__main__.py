@@ -314,8 +314,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         "MAILGUN_WEBHOOK_SIGNING_KEY": "test-signing-key",
         "STATIC_ROOT": str(state / "static"),
         "MEDIA_ROOT": str(state / "media"),
-        # The fault suite restarts this cluster mid-campaign (tests/faults/test_postgres_restart).
-        "TEST_POSTGRES_DIR": str(state / "postgres"),
+        # The fault suite restarts these servers mid-campaign (tests/faults/servers.py).
+        "TEST_SERVERS_DIR": str(state),
     }
     venv_bin = Path(PYTHON).parent
     steps = [

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from campaigns.models import Campaign
@@ -400,12 +400,34 @@ class Batch:
                 if time.monotonic() >= next_renewal:
                     leases.renew(self.batch_id, owner=self.owner)
                     next_renewal = time.monotonic() + leases.RENEW_EVERY
+        except Exception:
+            self.abandon()
+            raise
         finally:
             if charge is not None:
                 self.scheduler.charge(charge)
             for connection_ in self.connections.values():
                 pool.release(connection_)
             self.journal.close(discard=not self.unrecorded)
+
+    def abandon(self) -> None:
+        """The batch fails (Redis unreachable, say): rows it claimed and did not send go back
+        to pending now, rather than when the dispatcher has waited out their lease. Only
+        when every message sent is recorded: otherwise the journal and the dispatcher's
+        recovery decide, as after a crash."""
+        if self.unrecorded:
+            return
+        try:
+            returned = Delivery.objects.filter(
+                claimed_by=self.batch_id, status=Delivery.Status.SENDING
+            ).update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
+        except DatabaseError:
+            return  # the database is out of reach too: the lease and recovery take over
+        if returned:
+            log.warning(
+                "batch failed, rows given back",
+                extra={"batch_id": self.batch_id, "rows": returned},
+            )
 
     def serve(self, pick: scheduler.Pick) -> int:
         """Send one chunk of the picked campaign; returns how many messages were sent."""

@@ -13,9 +13,14 @@ its SMTP transaction at the instant of a crash can be sent twice.
 
 from __future__ import annotations
 
+import logging
+
 from redis.connection import Connection
+from redis.exceptions import RedisError
 
 from mailer.redis_store import get_redis, key
+
+log = logging.getLogger(__name__)
 
 # A journal outlives its batch only if the batch died; recovery reads and deletes it well
 # within this time.
@@ -45,14 +50,28 @@ class Journal:
             self._unread -= 1
 
     def note_sent(self, delivery_id: int) -> None:
-        connection = self._conn()
-        self._drain()
-        connection.send_command("RPUSH", self.key, delivery_id)
-        self._unread += 1
-        if not self._started:
-            connection.send_command("EXPIRE", self.key, JOURNAL_TTL)
+        """Journal one accepted message. With Redis unreachable the batch goes on: its chunk's
+        results still reach the database, and the journal only matters if the process also
+        dies before that write."""
+        try:
+            connection = self._conn()
+            self._drain()
+            connection.send_command("RPUSH", self.key, delivery_id)
             self._unread += 1
-            self._started = True
+            if not self._started:
+                connection.send_command("EXPIRE", self.key, JOURNAL_TTL)
+                self._unread += 1
+                self._started = True
+        except RedisError as error:
+            log.warning("send journal unavailable", extra={"error": str(error)})
+            self._lost()
+
+    def _lost(self) -> None:
+        if self._connection is not None:
+            self._connection.disconnect()
+            get_redis().connection_pool.release(self._connection)
+        self._connection = None
+        self._unread = 0
 
     def close(self, *, discard: bool) -> None:
         """Read outstanding replies and give the connection back; discard once recorded."""
@@ -63,8 +82,12 @@ class Journal:
             if discard and self._started:
                 self._connection.send_command("DEL", self.key)
                 self._connection.read_response()
+        except RedisError as error:
+            log.warning("send journal unavailable", extra={"error": str(error)})
+            self._lost()
         finally:
-            get_redis().connection_pool.release(self._connection)
+            if self._connection is not None:
+                get_redis().connection_pool.release(self._connection)
             self._connection = None
 
 

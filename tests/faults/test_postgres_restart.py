@@ -3,27 +3,18 @@ seconds, then the server is back. Workers reconnect and nobody is lost or sent t
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from django.db import connections
 
-from devstack.servers import Postgres
 from mailer.models import Delivery
 from tests.e2e.helpers import campaign_with, status, wait_until
+from tests.faults import servers
 from tests.faults.helpers import record, tally
+from tests.faults.servers import needs_servers
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        "TEST_POSTGRES_DIR" not in os.environ,
-        reason="restarts the test cluster that `./dev test` starts (TEST_POSTGRES_DIR)",
-    ),
-]
+pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True), needs_servers]
 
 DOWN_SECONDS = 4
 
@@ -38,13 +29,7 @@ def test_workers_reconnect_after_postgres_restarts_and_nobody_is_lost(
     processes.manage("campaign", "start", str(campaign.pk))
     wait_until(lambda: len(smtp_sink.messages()) >= 800, 30, "sending under way")
 
-    data_dir = Path(os.environ["TEST_POSTGRES_DIR"])
-    server = Postgres(
-        data_dir,
-        urlsplit(os.environ["DATABASE_URL"]).port or 5432,
-        data_dir.parent / "run" / "postgres.log",
-        ephemeral=True,
-    )
+    server = servers.postgres()
     server.stop()  # a fast shutdown: open transactions roll back, every connection is cut
     connections.close_all()
     time.sleep(DOWN_SECONDS)
