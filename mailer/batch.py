@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import DatabaseError, connection
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from campaigns.models import Campaign
 from campaigns.rendering import PreparedContent
@@ -411,23 +412,32 @@ class Batch:
             self.journal.close(discard=not self.unrecorded)
 
     def abandon(self) -> None:
-        """The batch fails (Redis unreachable, say): rows it claimed and did not send go back
-        to pending now, rather than when the dispatcher has waited out their lease. Only
-        when every message sent is recorded: otherwise the journal and the dispatcher's
-        recovery decide, as after a crash."""
-        if self.unrecorded:
-            return
+        """The batch fails (Redis or PostgreSQL unreachable, say). When every message it sent
+        is recorded, the rows it claimed and did not send go back to pending now. Otherwise
+        (or with the database out of reach) it is marked dead, so that the next dispatcher
+        tick settles its rows from its journal, as after a crash, rather than after waiting
+        out their lease."""
+        if not self.unrecorded:
+            try:
+                returned = Delivery.objects.filter(
+                    claimed_by=self.batch_id, status=Delivery.Status.SENDING
+                ).update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
+            except DatabaseError:
+                pass
+            else:
+                if returned:
+                    log.warning(
+                        "batch failed, rows given back",
+                        extra={"batch_id": self.batch_id, "rows": returned},
+                    )
+                return
         try:
-            returned = Delivery.objects.filter(
-                claimed_by=self.batch_id, status=Delivery.Status.SENDING
-            ).update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
-        except DatabaseError:
-            return  # the database is out of reach too: the lease and recovery take over
-        if returned:
-            log.warning(
-                "batch failed, rows given back",
-                extra={"batch_id": self.batch_id, "rows": returned},
-            )
+            # Every journal entry has reached Redis before the batch is declared dead.
+            self.journal.close(discard=False)
+            leases.mark_dead(self.batch_id)
+        except RedisError:
+            pass  # Redis is out of reach too: the lease runs out and recovery takes over
+        log.warning("batch failed, left to recovery", extra={"batch_id": self.batch_id})
 
     def serve(self, pick: scheduler.Pick) -> int:
         """Send one chunk of the picked campaign; returns how many messages were sent."""

@@ -120,5 +120,14 @@ def proven_dead() -> set[str]:
     return {text(m) or "" for m in get_redis().smembers(_dead_key())}
 
 
+def mark_dead(batch_id: str) -> None:
+    """A batch that failed and could not settle its own rows: the next dispatcher tick
+    settles them from its journal, without waiting out a lease."""
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.sadd(_dead_key(), batch_id)
+    pipe.expire(_dead_key(), DEAD_KEPT_SECONDS)
+    pipe.execute()
+
+
 def settled(batch_id: str) -> None:
     get_redis().srem(_dead_key(), batch_id)
