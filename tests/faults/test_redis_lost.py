@@ -8,9 +8,16 @@ import time
 import pytest
 from django.conf import settings
 
+from mailer import throttle
 from mailer.models import Delivery
 from mailer.redis_store import get_redis
-from tests.e2e.helpers import campaign_with, largest_one_second_burst, status, wait_until
+from tests.e2e.helpers import (
+    campaign_with,
+    largest_one_second_burst,
+    rate_between,
+    status,
+    wait_until,
+)
 from tests.faults import servers
 from tests.faults.helpers import record, tally
 from tests.faults.servers import needs_servers
@@ -105,5 +112,9 @@ def test_a_campaign_completes_when_redis_restarts_empty(
     assert result.duplicates <= allowed, [r for r, n in result.received.items() if n > 1][:10]
     campaign.refresh_from_db()
     assert (campaign.sent, campaign.failed, campaign.total) == (count, 0, count)
-    after = [m.at for m in smtp_sink.messages() if m.at >= back_at + 2]
-    assert largest_one_second_burst(after) <= rate * 1.1
+    # The limit holds again once Redis is back. Its bucket starts full, so the first second
+    # may carry a burst's worth more; over the rest of the campaign the rate is the limit.
+    after = sorted(m.at for m in smtp_sink.messages() if m.at >= back_at)
+    assert largest_one_second_burst(after) <= rate * (1 + throttle.BURST_SECONDS) * 1.1
+    steady = [t for t in after if t >= after[0] + 1]
+    assert rate_between(steady, steady[0], steady[-1]) <= rate * 1.03
