@@ -282,11 +282,14 @@ def ensure_chromium() -> None:
         return
     print("Installing Chromium for the browser tests (apt-get install chromium)", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]
-    quiet = {"env": env, "stdout": subprocess.DEVNULL, "check": False}
-    if subprocess.run(install, **quiet).returncode != 0:  # type: ignore[call-overload]
-        subprocess.run(["apt-get", "update", "-qq"], **quiet)  # type: ignore[call-overload]
-        subprocess.run(install, **quiet)  # type: ignore[call-overload]
+
+    def apt(*args: str) -> int:
+        return subprocess.run(["apt-get", *args], env=env, stdout=subprocess.DEVNULL).returncode
+
+    install = ("install", "-y", "-qq", "--no-install-recommends", "chromium")
+    if apt(*install) != 0:  # the package lists may be missing on a fresh machine
+        apt("update", "-qq")
+        apt(*install)
 
 
 def cmd_test(args: argparse.Namespace) -> int:

@@ -181,13 +181,15 @@ def record(*, campaign_id: int, batch_id: str, results: list[Result]) -> None:
     monitor.note_sent(campaign_id, sum(1 for r in results if r.status == Delivery.Status.SENT))
 
 
-def give_back(*, batch_id: str, delivery_ids: list[int]) -> int:
-    """Return claimed rows this batch did not get to, untouched, to `pending`."""
-    if not delivery_ids:
-        return 0
-    return Delivery.objects.filter(
-        id__in=delivery_ids, claimed_by=batch_id, status=Delivery.Status.SENDING
-    ).update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
+def give_back(*, batch_id: str, delivery_ids: list[int] | None) -> int:
+    """Return claimed rows this batch did not get to, untouched, to `pending` (None: every
+    row it still holds)."""
+    rows = Delivery.objects.filter(claimed_by=batch_id, status=Delivery.Status.SENDING)
+    if delivery_ids is not None:
+        if not delivery_ids:
+            return 0
+        rows = rows.filter(id__in=delivery_ids)
+    return rows.update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
 
 
 # Prepared content per campaign, reused by every batch of that campaign in this process.
@@ -419,9 +421,7 @@ class Batch:
         out their lease."""
         if not self.unrecorded:
             try:
-                returned = Delivery.objects.filter(
-                    claimed_by=self.batch_id, status=Delivery.Status.SENDING
-                ).update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
+                returned = give_back(batch_id=self.batch_id, delivery_ids=None)
             except DatabaseError:
                 pass
             else:
