@@ -475,7 +475,7 @@ def scale(stack: Stack, sizes: list[int]) -> dict:
     import django
 
     django.setup()
-    from mailer.dispatcher import SNAPSHOT_SQL
+    from mailer.ledger import SNAPSHOT_SQL
 
     results: dict = {"import_subscribers": largest, "import_seconds": round(import_seconds, 2)}
     for size in sizes:

@@ -20,6 +20,10 @@ from campaigns.services import (
     campaign_send_test,
     campaign_start,
 )
+from campaigns.views import render_for
+from mailer import ledger
+from mailer.status import campaign_status
+from subscribers.addresses import lookup_form
 from subscribers.models import Subscriber
 
 
@@ -175,13 +179,11 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def report_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
         """Progress, messages per minute, outcomes, grouped error replies, and actions."""
-        from mailer import monitor
-
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         if not self.has_view_permission(request, campaign):
             raise PermissionDenied
-        status = monitor.campaign_status(campaign)
-        minutes = monitor.campaign_minutes(campaign.pk)
+        status = campaign_status(campaign)
+        minutes = ledger.sent_per_minute(campaign.pk)
         peak = max((n for _, n in minutes), default=0)
         context = {
             **self.admin_site.each_context(request),
@@ -189,14 +191,14 @@ class CampaignAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "campaign": campaign,
             "status": status,
-            "outcomes": monitor.campaign_outcomes(campaign.pk),
+            "outcomes": ledger.outcomes(campaign.pk),
             "tracking": tracking.campaign_stats(campaign.pk),
             "bounces": dict(
                 campaign.bounces.values_list("kind")
                 .annotate(n=Count("id"))
                 .values_list("kind", "n")
             ),
-            "errors": monitor.campaign_error_replies(campaign.pk),
+            "errors": ledger.error_replies(campaign.pk),
             "minutes": [
                 {"minute": m, "sent": n, "height": round(100 * n / peak) if peak else 0}
                 for m, n in minutes
@@ -209,8 +211,6 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def preview_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
         """The message as a chosen subscriber would get it, HTML and text; test sends."""
-        from campaigns.views import render_for
-
         campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=campaign_id)
         if not self.has_view_permission(request, campaign):
             raise PermissionDenied
@@ -220,14 +220,14 @@ class CampaignAdmin(admin.ModelAdmin):
                 sent_to = campaign_send_test(
                     campaign=campaign,
                     to=to,
-                    as_subscriber=request.POST.get("as_subscriber", "").strip().lower() or None,
+                    as_subscriber=lookup_form(request.POST.get("as_subscriber", "")) or None,
                 )
             except CampaignError as refused:
                 self.message_user(request, str(refused), messages.ERROR)
             else:
                 self.message_user(request, f"Test on its way to {', '.join(sent_to)}.")
             return redirect(request.get_full_path())
-        wanted = request.GET.get("subscriber", "").strip().lower()
+        wanted = lookup_form(request.GET.get("subscriber", ""))
         subscriber = Subscriber.objects.filter(email=wanted).first() if wanted else None
         if subscriber is None and not wanted:
             subscriber = Subscriber.objects.filter(mailing_lists__campaigns=campaign).first()

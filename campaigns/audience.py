@@ -2,7 +2,7 @@
 double opt-in, never unsubscribed), each address once, narrowed by its attribute conditions.
 
 The same SQL counts the audience in the admin before the start and writes it to the ledger
-at the start (mailer.dispatcher), so the count shown is the count sent.
+at the start (mailer.ledger.snapshot), so the count shown is the count sent.
 """
 
 from __future__ import annotations
@@ -66,18 +66,6 @@ def audience_where(campaign_id: int, conditions: list[tuple[str, str, str]]) -> 
         clauses.append(clause)
         params.update(extra)
     return "\nAND ".join(clauses), params
-
-
-def snapshot_sql(campaign_id: int, conditions: list[tuple[str, str, str]]) -> tuple[str, dict]:
-    where, params = audience_where(campaign_id, conditions)
-    sql = f"""
-    INSERT INTO mailer_delivery (campaign_id, subscriber_id, email, status, attempts, reply)
-    SELECT %(campaign)s, s.id, s.email, 'pending', 0, ''
-    FROM subscribers_subscriber s
-    WHERE {where}
-    ORDER BY s.id
-    """  # noqa: S608 (only fixed SQL and placeholders are interpolated)
-    return sql, params
 
 
 def audience_count(campaign_id: int, conditions: list[tuple[str, str, str]]) -> int:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 from campaigns.rendering import (
     PreparedContent,
@@ -10,8 +14,13 @@ from campaigns.rendering import (
     check_layout,
     check_template_source,
 )
-from mailer.message import sender_problem
-from mailer.models import RATE_MIN
+from campaigns.signals import campaign_status_changed
+from subscribers.addresses import sender_problem
+
+# Rates of 0 or less would stop sending without saying so: refused with what to do instead.
+RATE_MIN = MinValueValidator(
+    1, "A rate is at least 1 message per second. To remove the limit, leave the field empty."
+)
 
 
 class Template(models.Model):
@@ -42,6 +51,30 @@ class Template(models.Model):
 
 class CampaignTransitionError(Exception):
     """A status change that the campaign's current status does not allow."""
+
+
+class Limit(models.TextChoices):
+    """What holds a campaign back now: the `limited_by` of the status page, `status.json` and
+    `campaign status --json`. A domain throttle is named `domain:<domain>`."""
+
+    RUNNING_SLOTS = "running_slots", "waiting for a free running slot"
+    SCHEDULE = "schedule", "scheduled for later"
+    PAUSED = "paused", "paused by a user"
+    ERRORS = "errors", "paused by errors"
+    CAMPAIGN_RATE = "campaign_rate", "its own rate limit"
+    GLOBAL_RATE = "global_rate", "its share of the global rate"
+    SMTP_SERVER = "smtp_server", "its SMTP server"
+    WORKER_SLOTS = "worker_slots", "the worker slots"
+    NONE = "", "nothing"
+
+    @staticmethod
+    def domain(name: str) -> str:
+        return f"domain:{name}"
+
+
+# The status reasons the engine and the services write, which say what a campaign waits for.
+SLOT_REASON = "waiting for a running slot"
+USER_PAUSE = "paused by a user"
 
 
 class Campaign(models.Model):
@@ -190,6 +223,42 @@ class Campaign(models.Model):
         except TemplateError as error:
             field = "subject" if str(error).startswith("The subject") else "body"
             raise ValidationError({field: str(error)}) from error
+
+    def effective_rate(self, default: int | None) -> int | None:
+        """Its own rate limit, or `default` (Settings → Performance) when it sets none."""
+        return self.rate_limit or default
+
+    def waiting_for(self) -> Limit:
+        """What a campaign that is not running waits for (NONE for a running or ended one)."""
+        if self.status == self.Status.SCHEDULED:
+            if self.status_reason.startswith(SLOT_REASON):
+                return Limit.RUNNING_SLOTS
+            return Limit.SCHEDULE
+        if self.status == self.Status.PAUSED:
+            return Limit.PAUSED if self.status_reason in ("", USER_PAUSE) else Limit.ERRORS
+        return Limit.NONE
+
+    def change_status(
+        self, new: str, *, reason: str = "", only_if: Q | None = None, **fields: Any
+    ) -> bool:
+        """Move to `new` only if the status is still the one this object holds (and the row
+        meets `only_if`): one conditional UPDATE, so of two processes acting at once exactly
+        one wins. Returns whether it changed; raises CampaignTransitionError for a change the
+        current status does not allow. The admin, the command line and the engine all
+        change a campaign's status through here."""
+        current = self.status
+        self.check_transition(current, new)
+        rows = Campaign.objects.filter(pk=self.pk, status=current)
+        if only_if is not None:
+            rows = rows.filter(only_if)
+        now = timezone.now()
+        changed = rows.update(status=new, status_reason=reason, updated_at=now, **fields)
+        if changed:
+            self.status, self.status_reason, self.updated_at = new, reason, now
+            for name, value in fields.items():
+                setattr(self, name, value)
+            campaign_status_changed.send(sender=Campaign, campaign=self, old=current, new=new)
+        return bool(changed)
 
     @property
     def pending(self) -> int:

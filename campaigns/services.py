@@ -7,9 +7,10 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignTransitionError
+from campaigns.models import USER_PAUSE, Campaign, CampaignTransitionError
 from campaigns.rendering import TemplateError, sample_context
-from mailer.message import sender_problem
+from settings import queues
+from subscribers.addresses import EmailNotValidError, normalise_email, sender_problem
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +20,11 @@ class CampaignError(Exception):
 
 
 def _set_status(campaign: Campaign, new: str, *, reason: str = "", **fields) -> Campaign:
-    """Change the status only if nobody changed it meanwhile (a conditional update)."""
-    current = campaign.status
+    """Change the status only if nobody changed it meanwhile (Campaign.change_status)."""
     try:
-        Campaign.check_transition(current, new)
+        changed = campaign.change_status(new, reason=reason, **fields)
     except CampaignTransitionError as error:
         raise CampaignError(f"Campaign {campaign.pk} ({campaign.name}): {error}") from error
-    changed = Campaign.objects.filter(pk=campaign.pk, status=current).update(
-        status=new, status_reason=reason, updated_at=timezone.now(), **fields
-    )
     if not changed:
         campaign.refresh_from_db()
         raise CampaignError(
@@ -49,9 +46,8 @@ def campaign_check_content(*, campaign: Campaign) -> None:
 
 
 def _notify_dispatcher() -> None:
-    from mailer.tasks import dispatch_tick
-
-    transaction.on_commit(dispatch_tick.delay)
+    """The dispatcher looks at the campaign now rather than at its next tick."""
+    queues.enqueue_on_commit(queues.DISPATCH_TICK)
 
 
 def campaign_start(*, campaign: Campaign) -> Campaign:
@@ -72,19 +68,9 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def _stop_serving(campaign: Campaign) -> None:
-    """Send slots stop picking the campaign now, not at the dispatcher's next tick."""
-    from mailer import scheduler
-
-    scheduler.deactivate(campaign.pk)
-
-
-USER_PAUSE = "paused by a user"
-
-
 def campaign_pause(*, campaign: Campaign, reason: str = USER_PAUSE) -> Campaign:
+    # Send slots stop serving it at once (the engine answers campaign_status_changed).
     campaign = _set_status(campaign, Campaign.Status.PAUSED, reason=reason)
-    _stop_serving(campaign)
     log.info("campaign paused", extra={"campaign_id": campaign.pk, "reason": reason})
     return campaign
 
@@ -100,7 +86,6 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
 
 def campaign_cancel(*, campaign: Campaign) -> Campaign:
     campaign = _set_status(campaign, Campaign.Status.CANCELLED, finished_at=timezone.now())
-    _stop_serving(campaign)
     log.info("campaign cancelled", extra={"campaign_id": campaign.pk})
     return campaign
 
@@ -113,14 +98,10 @@ def campaign_send_test(
 ) -> list[str]:
     """Queue a test send to a few addresses on the transactional queue; returns them.
     as_subscriber: the address of a subscriber whose personalisation the tests show."""
-    from email_validator import EmailNotValidError, validate_email
-
-    from mailer.tasks import send_transactional
-
     addresses = []
     for raw in to:
         try:
-            addresses.append(validate_email(raw.strip(), check_deliverability=False).normalized)
+            addresses.append(normalise_email(raw))
         except EmailNotValidError as error:
             raise CampaignError(f"{raw!r} is not a valid email address: {error}") from error
     if not addresses:
@@ -131,10 +112,12 @@ def campaign_send_test(
             "the campaign on a list."
         )
     campaign_check_content(campaign=campaign)
-    transaction.on_commit(
-        lambda: send_transactional.delay(
-            kind="campaign_test", campaign_id=campaign.pk, to=addresses, as_subscriber=as_subscriber
-        )
+    queues.enqueue_on_commit(
+        queues.SEND_TRANSACTIONAL,
+        kind="campaign_test",
+        campaign_id=campaign.pk,
+        to=addresses,
+        as_subscriber=as_subscriber,
     )
     log.info("campaign test queued", extra={"campaign_id": campaign.pk, "to": addresses})
     return addresses

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from campaigns.models import Click, Open
-from mailer.redis_store import get_redis, key
+from settings.redis import get_redis, key
 
 # Events written per database transaction.
 FLUSH_BATCH = 5000

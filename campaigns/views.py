@@ -9,14 +9,13 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from campaigns import tracking
 from campaigns.models import Campaign, TrackedLink
 from campaigns.rendering import TemplateError
+from mailer.compose import CampaignComposer
 from subscribers import links
 from subscribers.models import Subscriber
 
 
 def render_for(campaign: Campaign, subscriber: Subscriber | None) -> tuple[str, str, str | None]:
     """Subject, text and HTML of the campaign as this subscriber (or a sample one) gets it."""
-    from mailer.compose import CampaignComposer
-
     composer = CampaignComposer(campaign, campaign.content())
     context = composer.context(
         subscriber_id=subscriber.pk if subscriber else None,

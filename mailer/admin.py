@@ -6,7 +6,6 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from mailer import heartbeats
-from mailer.batch import SETTINGS_EVERY
 from mailer.models import (
     Bounce,
     BounceSettings,
@@ -15,6 +14,7 @@ from mailer.models import (
     PerformanceSettings,
     SmtpServer,
 )
+from mailer.sender import SETTINGS_EVERY
 
 
 @admin.register(SmtpServer)

@@ -6,4 +6,20 @@ class MailerConfig(AppConfig):
     verbose_name = "Mailer engine"
 
     def ready(self) -> None:
-        from mailer import bounces, signals  # noqa: F401 (connect the signal receivers)
+        # Importing these connects their receivers (Celery worker signals, anymail's tracking).
+        from campaigns import signals as campaign_signals
+        from mailer import bounces, receivers  # noqa: F401
+        from subscribers import signals as subscriber_signals
+
+        campaign_signals.campaign_status_changed.connect(
+            receivers.stop_serving, dispatch_uid="mailer.stop_serving"
+        )
+        subscriber_signals.subscriptions_ended.connect(
+            receivers.drop_unsent_after_leaving, dispatch_uid="mailer.drop_unsent"
+        )
+        subscriber_signals.subscriber_erasing.connect(
+            receivers.forget_erased, dispatch_uid="mailer.forget_erased"
+        )
+        subscriber_signals.subscriber_data_requested.connect(
+            receivers.messages_sent_to, dispatch_uid="mailer.messages_sent_to"
+        )

@@ -11,35 +11,23 @@ campaigns.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, connection
-from django.utils import timezone
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from campaigns.models import Campaign
-from campaigns.rendering import PreparedContent
-from mailer import events, heartbeats, leases, monitor, scheduler, throttle
-from mailer.compose import CampaignComposer
+from campaigns.models import Campaign, CampaignTransitionError
+from mailer import counters, events, heartbeats, leases, scheduler, throttle
 from mailer.journal import Journal
+from mailer.ledger import Claimed, Result, claim, give_back, record
 from mailer.message import HeaderInjectionError
-from mailer.models import BATCH_TURN_SECONDS, Delivery, DomainThrottle, PerformanceSettings
-from mailer.redis_store import get_redis, key
-from mailer.smtp import (
-    Connection,
-    Outcome,
-    SendResult,
-    ServerConfig,
-    ServerUnavailable,
-    choose_server,
-    pool,
-)
+from mailer.models import BATCH_TURN_SECONDS, Delivery, PerformanceSettings
+from mailer.sender import NOT_SENT, SETTINGS_EVERY, CampaignSender, domain_rates, to_result
+from mailer.smtp import Connection, Outcome, ServerConfig, ServerUnavailable, pool
+from settings.redis import get_redis, key
 
 log = logging.getLogger(__name__)
 
@@ -49,251 +37,27 @@ MAX_BATCH_SECONDS = BATCH_TURN_SECONDS
 # With every campaign on hold, a batch waits up to this long for the first to be free again;
 # longer, it ends and frees its slot.
 MAX_SLEEP = 1.0
-# Replies that the project wrote itself, not an SMTP server, start with this.
-NOT_SENT = "not sent: "
 # A chunk stops sending after this long and gives its other rows back: with a slow server
 # the chunk's rows are then shared by all the slots, and pause still takes effect promptly.
 MAX_CHUNK_SECONDS = 1.0
-# After a connection broke mid-message, the recipient is tried again this soon.
-CONNECTION_RETRY_SECONDS = 2
 # Spread of the wake-ups of idle slots, in seconds.
 IDLE_JITTER = 0.02
 # Consecutive failures to reach a campaign's SMTP server before the campaign pauses.
 MAX_SERVER_FAILURES = 5
 
 
-@dataclass
-class Claimed:
-    id: int
-    email: str
-    attempts: int
-    name: str
-    attributes: dict[str, Any]
-    enabled: bool
-    subscriber_id: int | None
-
-    @property
-    def domain(self) -> str:
-        return self.email.rpartition("@")[2].lower()
-
-
-CLAIM_SQL_TEMPLATE = """
-WITH claimed AS (
-    UPDATE mailer_delivery d
-    SET status = 'sending', claimed_by = %(batch)s, claimed_at = now()
-    WHERE d.id IN (
-        SELECT id FROM mailer_delivery
-        WHERE campaign_id = %(campaign)s AND status = 'pending'
-          AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-          {skip_domains}
-          AND EXISTS (
-            SELECT 1 FROM campaigns_campaign WHERE id = %(campaign)s AND status = 'running'
-          )
-        ORDER BY id
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    )
-    RETURNING d.id, d.email, d.attempts, d.subscriber_id
-)
-SELECT c.id, c.email, c.attempts, coalesce(s.name, ''), coalesce(s.attributes, '{}'::jsonb),
-       coalesce(s.status = 'enabled', false), c.subscriber_id
-FROM claimed c LEFT JOIN subscribers_subscriber s ON s.id = c.subscriber_id
-ORDER BY c.id
-"""
-# Without domains to skip, the statement has no per-row domain test at all.
-CLAIM_SQL = CLAIM_SQL_TEMPLATE.replace("{skip_domains}", "")
-CLAIM_SKIPPING_SQL = CLAIM_SQL_TEMPLATE.replace(
-    "{skip_domains}", "AND split_part(email, '@', 2) <> ALL(%(skip_domains)s::text[])"
-)
-
-
-def claim(
-    *, campaign_id: int, batch_id: str, limit: int, skip_domains: list[str] | None = None
-) -> list[Claimed]:
-    """Take up to `limit` due pending rows; SKIP LOCKED means two batches never share a row.
-
-    Rows to `skip_domains` (domains whose throttle is empty now) stay where they are, so
-    that a throttled domain does not hold back the rest of the campaign.
-    """
-    params: dict[str, Any] = {
-        "batch": batch_id,
-        "campaign": campaign_id,
-        "limit": limit,
-        "skip_domains": skip_domains or [],
-    }
-    # One statement, so one implicit transaction: no BEGIN and COMMIT round trips.
-    with connection.cursor() as cursor:
-        cursor.execute(CLAIM_SKIPPING_SQL if skip_domains else CLAIM_SQL, params)
-        rows = cursor.fetchall()
-    # Django's psycopg setup hands jsonb back as text, for JSONField to decode.
-    return [
-        Claimed(
-            i,
-            email,
-            attempts,
-            name,
-            json.loads(attrs) if isinstance(attrs, str) else attrs,
-            ok,
-            subscriber_id,
-        )
-        for i, email, attempts, name, attrs, ok, subscriber_id in rows
-    ]
-
-
-@dataclass
-class Result:
-    delivery_id: int
-    status: str
-    reply: str
-    next_attempt_at: datetime | None = None
-
-
-def record(*, campaign_id: int, batch_id: str, results: list[Result]) -> None:
-    """Write a chunk's outcomes and the campaign's counters in one statement."""
-    if not results:
-        return
-    values = ", ".join(["(%s::bigint, %s::text, %s::text, %s::timestamptz)"] * len(results))
-    params: list[Any] = []
-    for r in results:
-        params += [r.delivery_id, r.status, r.reply, r.next_attempt_at]
-    sql = f"""
-    WITH v(id, status, reply, next_attempt_at) AS (VALUES {values}),
-    updated AS (
-        UPDATE mailer_delivery d
-        SET status = v.status,
-            reply = v.reply,
-            next_attempt_at = v.next_attempt_at,
-            attempts = d.attempts + 1,
-            sent_at = CASE WHEN v.status = 'sent' THEN now() ELSE d.sent_at END,
-            claimed_by = NULL,
-            claimed_at = NULL
-        FROM v
-        WHERE d.id = v.id AND d.claimed_by = %s AND d.status = 'sending'
-        RETURNING d.status
-    )
-    UPDATE campaigns_campaign
-    SET sent = sent + (SELECT count(*) FROM updated WHERE status = 'sent'),
-        failed = failed + (SELECT count(*) FROM updated WHERE status = 'failed')
-    WHERE id = %s
-    """  # noqa: S608 (only placeholders are interpolated)
-    with connection.cursor() as cursor:  # one statement: its own transaction
-        cursor.execute(sql, [*params, batch_id, campaign_id])
-    monitor.note_sent(campaign_id, sum(1 for r in results if r.status == Delivery.Status.SENT))
-
-
-def give_back(*, batch_id: str, delivery_ids: list[int] | None) -> int:
-    """Return claimed rows this batch did not get to, untouched, to `pending` (None: every
-    row it still holds)."""
-    rows = Delivery.objects.filter(claimed_by=batch_id, status=Delivery.Status.SENDING)
-    if delivery_ids is not None:
-        if not delivery_ids:
-            return 0
-        rows = rows.filter(id__in=delivery_ids)
-    return rows.update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
-
-
-# Prepared content per campaign, reused by every batch of that campaign in this process.
-_prepared: dict[int, tuple[Any, PreparedContent]] = {}
-
-
-def prepared_content(campaign: Campaign) -> PreparedContent:
-    version = (campaign.updated_at, campaign.template.updated_at if campaign.template else None)
-    cached = _prepared.get(campaign.pk)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    content = campaign.content()
-    if len(_prepared) >= 64:  # a long-lived worker sees many campaigns over time
-        _prepared.pop(next(iter(_prepared)))
-    _prepared[campaign.pk] = (version, content)
-    return content
-
-
-# Settings edited in the admin reach running batches within this many seconds (the live
-# rates reach them sooner, through Redis, on the dispatcher's next tick).
-SETTINGS_EVERY = 2.0
-
-_domain_rates: tuple[float, dict[str, int]] = (0.0, {})
-
-
-def domain_rates() -> dict[str, int]:
-    """Domain throttles, re-read at most every SETTINGS_EVERY seconds."""
-    global _domain_rates
-    loaded_at, rates = _domain_rates
-    if time.monotonic() - loaded_at > SETTINGS_EVERY:
-        rates = dict(DomainThrottle.objects.values_list("domain", "rate_limit"))
-        _domain_rates = (time.monotonic(), rates)
-    return rates
-
-
-def retry_at(attempts: int, performance: PerformanceSettings) -> datetime | None:
-    """After `attempts` attempts, when to try again; None once attempts are used up."""
-    if attempts >= performance.max_attempts:
-        return None
-    return timezone.now() + timedelta(seconds=performance.retry_delay * 2 ** (attempts - 1))
-
-
-def to_result(row: Claimed, sent: SendResult, performance: PerformanceSettings) -> Result:
-    if sent.outcome == Outcome.SENT:
-        return Result(row.id, Delivery.Status.SENT, sent.reply)
-    if sent.outcome == Outcome.PERMANENT:
-        return Result(row.id, Delivery.Status.FAILED, sent.reply)
-    when = retry_at(row.attempts + 1, performance)
-    if when is not None and sent.connection_lost:
-        # The server or the network failed, not this address: try again as soon as the
-        # server is back (the campaign is held meanwhile), not after the 4xx back-off.
-        when = timezone.now() + timedelta(seconds=CONNECTION_RETRY_SECONDS)
-    if when is None:
-        reply = f"gave up after {row.attempts + 1} attempts: {sent.reply}"[:500]
-        return Result(row.id, Delivery.Status.FAILED, reply)
-    return Result(row.id, Delivery.Status.PENDING, sent.reply, when)
-
-
 def pause_campaign(campaign_id: int, reason: str) -> None:
-    from campaigns.services import CampaignError, campaign_pause
-
+    """Pause a running campaign with the reason (too many errors, a refused login)."""
     campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).first()
     if campaign is None:
         return
     try:
-        campaign_pause(campaign=campaign, reason=reason)
-    except CampaignError:
-        return  # somebody paused or cancelled it meanwhile
+        if not campaign.change_status(Campaign.Status.PAUSED, reason=reason):
+            return  # somebody paused or cancelled it meanwhile
+    except CampaignTransitionError:
+        return
+    log.info("campaign paused", extra={"campaign_id": campaign.pk, "reason": reason})
     events.warn("campaign paused", reason, campaign_id=campaign_id)
-
-
-class CampaignSender:
-    """What a batch needs to send one campaign's messages; made once per campaign per batch."""
-
-    def __init__(self, campaign: Campaign, performance: PerformanceSettings) -> None:
-        self.campaign = campaign
-        self.performance = performance
-        self.composer = CampaignComposer(campaign, prepared_content(campaign))
-        self.envelope_from = self.composer.envelope_from
-        self.server: ServerConfig = choose_server(campaign.smtp_server_id)
-        # How many rows to claim next. A campaign held to its rate (or a domain's) gets only
-        # a few tokens per chunk (a tenth of a second's worth); claiming a full chunk and
-        # handing most of it back each time cost two large UPDATEs per few messages. So
-        # after a limit refused part of a chunk, the next claim asks for about what went.
-        self.claim_hint = performance.batch_size
-        # Domains whose throttle refused this batch, until when (time.monotonic()).
-        self.throttled_domains: dict[str, float] = {}
-        self.throttle = throttle.Throttle(
-            campaign_id=campaign.pk,
-            campaign_rate=campaign.rate_limit or performance.default_campaign_rate,
-            global_rate=performance.message_rate,
-            server_key=self.server.key,
-            server_rate=self.server.rate_limit,
-            domain_rates=domain_rates(),
-        )
-
-    def message(self, row: Claimed) -> bytes:
-        return self.composer.message(
-            delivery_id=row.id,
-            subscriber_id=row.subscriber_id,
-            email=row.email,
-            name=row.name,
-            attributes=row.attributes,
-        )
 
 
 def run_batch(*, batch_id: str) -> dict[str, Any]:
@@ -531,7 +295,10 @@ class Batch:
         finally:
             record(campaign_id=campaign_id, batch_id=self.batch_id, results=results)
             self.unrecorded = False
-            monitor.note_server_replies(
+            counters.note_sent(
+                campaign_id, sum(1 for r in results if r.status == Delivery.Status.SENT)
+            )
+            counters.note_server_replies(
                 sender.server.key,
                 sent=sum(1 for r in results if r.status == Delivery.Status.SENT),
                 errors=[
@@ -575,13 +342,13 @@ class Batch:
         failed = [r for r in results if r.status == Delivery.Status.FAILED]
         if not failed:
             return
-        recent = monitor.note_failed(campaign_id, len(failed))
+        recent = counters.note_failed(campaign_id, len(failed))
         if recent <= self.performance.max_send_errors:
             return
         pause_campaign(
             campaign_id,
             f"paused by errors: {recent} failed sends in the last "
-            f"{monitor.ERROR_WINDOW // 60} minutes (limit {self.performance.max_send_errors}, "
+            f"{counters.ERROR_WINDOW // 60} minutes (limit {self.performance.max_send_errors}, "
             f"Settings → Performance); last reply: {failed[-1].reply}",
         )
         self.senders[campaign_id] = None
@@ -589,7 +356,7 @@ class Batch:
     def server_failed(self, campaign_id: int, error: ServerUnavailable) -> None:
         sender = self.senders[campaign_id]
         if sender is not None:
-            monitor.note_server_replies(sender.server.key, sent=0, errors=[str(error)])
+            counters.note_server_replies(sender.server.key, sent=0, errors=[str(error)])
         if error.authentication:
             pause_campaign(campaign_id, f"paused: {error}")
             self.senders[campaign_id] = None

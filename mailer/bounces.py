@@ -14,10 +14,11 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from mailer import events
-from mailer.models import Bounce, BounceSettings, Delivery
+from mailer import events, ledger
+from mailer.models import Bounce, BounceSettings
+from subscribers.addresses import normalise_email
 from subscribers.models import Subscriber
-from subscribers.services import normalise_email, subscriber_blocklist
+from subscribers.services import subscriber_blocklist
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,7 @@ def bounce_record(
     at = at or timezone.now()
     subscriber = Subscriber.objects.filter(email=address).first()
     if campaign_id is None:
-        campaign_id = (
-            Delivery.objects.filter(
-                email=address, status=Delivery.Status.SENT, sent_at__gte=at - CAMPAIGN_WINDOW
-            )
-            .order_by("-sent_at")
-            .values_list("campaign_id", flat=True)
-            .first()
-        )
+        campaign_id = ledger.last_campaign_to(address, since=at - CAMPAIGN_WINDOW)
     with transaction.atomic():
         bounce = Bounce.objects.create(
             email=address,

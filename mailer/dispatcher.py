@@ -12,43 +12,39 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
+from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import F, Min, Q
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from redis.exceptions import LockError
 
-from campaigns.audience import snapshot_sql
-from campaigns.models import Campaign
-from mailer import events, heartbeats, journal, leases, scheduler, throttle
-from mailer.models import Delivery, DomainThrottle, PerformanceSettings, SmtpServer
-from mailer.redis_store import get_redis, key
+from campaigns.models import SLOT_REASON, Campaign
+from mailer import events, heartbeats, journal, leases, ledger, scheduler, throttle
+from mailer.models import DomainThrottle, PerformanceSettings, SmtpServer
 from mailer.smtp import ServerConfig
+from settings import queues
+from settings.redis import get_redis, key
 
 log = logging.getLogger(__name__)
 
 TICK_LOCK_SECONDS = 30
-SLOT_REASON = "waiting for a running slot"
 
 
 @contextmanager
 def tick_lock() -> Iterator[bool]:
-    client = get_redis()
-    name = key("dispatcher", "lock")
-    token = uuid.uuid4().hex
-    acquired = bool(client.set(name, token, nx=True, ex=TICK_LOCK_SECONDS))
+    """Yields whether this tick holds the lock (a tick that does not just returns)."""
+    lock = get_redis().lock(key("dispatcher", "lock"), timeout=TICK_LOCK_SECONDS)
+    acquired = lock.acquire(blocking=False)
     try:
         yield acquired
     finally:
         if acquired:
-            # Delete only our own lock: it may have expired and been taken by another tick.
-            client.eval(
-                "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end",
-                1,
-                name,
-                token,
-            )
+            # It may have expired and been taken by another tick: that one is not ours.
+            with suppress(LockError):
+                lock.release()
 
 
 def tick() -> None:
@@ -72,14 +68,6 @@ def running_ids() -> list[int]:
     )
 
 
-def has_due_rows(campaign_id: int) -> bool:
-    return Delivery.objects.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()),
-        campaign_id=campaign_id,
-        status=Delivery.Status.PENDING,
-    ).exists()
-
-
 def share_limits(performance: PerformanceSettings) -> None:
     """Publish which campaigns the send slots serve, by weight, and the live rate limits.
 
@@ -89,9 +77,9 @@ def share_limits(performance: PerformanceSettings) -> None:
     running = Campaign.objects.filter(status=Campaign.Status.RUNNING).only(
         "pk", "weight", "rate_limit"
     )
-    active = [c for c in running if has_due_rows(c.pk)]
+    active = [c for c in running if ledger.has_due_rows(c.pk)]
     demands = [
-        throttle.Demand(c.pk, c.weight, c.rate_limit or performance.default_campaign_rate)
+        throttle.Demand(c.pk, c.weight, c.effective_rate(performance.default_campaign_rate))
         for c in active
     ]
     throttle.publish_limits(
@@ -114,8 +102,6 @@ def slots_wanted() -> int:
 
 def fill_slots() -> int:
     """Enqueue batches until `slots_wanted` are in flight; returns how many were added."""
-    from mailer.tasks import send_batch
-
     active = scheduler.active_campaigns()
     if not active:
         return 0
@@ -131,7 +117,7 @@ def fill_slots() -> int:
     for _ in range(missing):
         batch_id = str(uuid.uuid4())
         leases.grant(batch_id)
-        send_batch.apply_async(kwargs={"batch_id": batch_id, "campaigns": serving})
+        queues.enqueue(queues.SEND_BATCH, batch_id=batch_id, campaigns=serving)
     return missing
 
 
@@ -165,10 +151,6 @@ def admit_due_campaigns(performance: PerformanceSettings) -> None:
             )
 
 
-# The audience of a campaign without conditions (the benchmark times this statement).
-SNAPSHOT_SQL = snapshot_sql(0, [])[0]
-
-
 def campaign_begin(campaign_id: int) -> bool:
     """Move a due campaign to running; on its first start, write its audience to the ledger."""
     with transaction.atomic():
@@ -180,17 +162,13 @@ def campaign_begin(campaign_id: int) -> bool:
         if campaign is None:
             return False  # another dispatcher got there first, or it was paused meanwhile
         first_start = campaign.started_at is None
+        fields: dict[str, Any] = {}
         if first_start:
             # One set-based statement: enabled subscribers of the campaign's lists, confirmed
             # where the list is double opt-in, never unsubscribed, each address once.
-            sql, params = snapshot_sql(campaign.pk, campaign.condition_triples())
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                campaign.total = cursor.rowcount
-            campaign.started_at = timezone.now()
-        campaign.status = Campaign.Status.RUNNING
-        campaign.status_reason = ""
-        campaign.save(update_fields=["status", "status_reason", "total", "started_at"])
+            fields = {"total": ledger.snapshot(campaign), "started_at": timezone.now()}
+        # The row is locked: the conditional update cannot lose to anyone now.
+        campaign.change_status(Campaign.Status.RUNNING, **fields)
     log.info(
         "campaign started" if first_start else "campaign resumed",
         extra={"campaign_id": campaign.pk, "total": campaign.total},
@@ -206,47 +184,27 @@ def recover_abandoned_claims(campaign_id: int) -> int:
     missing lease alone is not proof: Redis may have lost its data while the batch is alive
     and about to record its rows, and taking them would send them twice.
     """
-    holders = dict(
-        Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.SENDING)
-        .values_list("claimed_by")
-        .annotate(oldest=Min("claimed_at"))
-        .values_list("claimed_by", "oldest")
-    )
+    holders = ledger.holders(campaign_id)
     if not holders:
         return 0
     alive = leases.live()
     proven = leases.proven_dead()
     overdue = timezone.now() - timedelta(seconds=leases.LEASE_SECONDS)
     dead = [
-        str(holder)
+        holder
         for holder, oldest in holders.items()
         if holder is not None
-        and str(holder) not in alive
-        and (str(holder) in proven or oldest is None or oldest < overdue)
+        and holder not in alive
+        and (holder in proven or oldest is None or oldest < overdue)
     ]
     settled = 0
     for batch_id in dead:
-        sent_ids = journal.sent_ids(batch_id)
-        with transaction.atomic():
-            rows = Delivery.objects.filter(
-                campaign_id=campaign_id, status=Delivery.Status.SENDING, claimed_by=batch_id
-            )
-            sent = rows.filter(id__in=sent_ids).update(
-                status=Delivery.Status.SENT,
-                sent_at=timezone.now(),
-                attempts=F("attempts") + 1,
-                reply="accepted (recorded from the send journal after the worker died)",
-                claimed_by=None,
-                claimed_at=None,
-            )
-            returned = rows.update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
-            if sent:
-                Campaign.objects.filter(pk=campaign_id).update(sent=F("sent") + sent)
+        sent, returned = ledger.settle(
+            campaign_id=campaign_id, batch_id=batch_id, sent_ids=journal.sent_ids(batch_id)
+        )
         # A batch serves several campaigns: its journal is needed until no campaign has its
         # rows any more.
-        if not Delivery.objects.filter(
-            status=Delivery.Status.SENDING, claimed_by=batch_id
-        ).exists():
+        if not ledger.still_held(batch_id):
             journal.discard(batch_id)
             leases.settled(batch_id)
         settled += sent + returned
@@ -262,33 +220,18 @@ def recover_abandoned_claims(campaign_id: int) -> int:
     return settled
 
 
-FINISH_SQL = """
-UPDATE campaigns_campaign
-SET status = 'finished', finished_at = now(), status_reason = ''
-WHERE id = %(campaign)s AND status = 'running'
-  AND NOT EXISTS (
-    SELECT 1 FROM mailer_delivery WHERE campaign_id = %(campaign)s AND status = 'pending'
-  )
-  AND NOT EXISTS (
-    SELECT 1 FROM mailer_delivery WHERE campaign_id = %(campaign)s AND status = 'sending'
-  )
-"""
-
-
 def finish_if_done(campaign_id: int) -> bool:
-    """Mark a running campaign finished when none of its rows is pending or in flight.
-
-    One statement, so one snapshot: checked one after the other, a batch giving rows back
-    (sending -> pending) between the two checks would make both look empty. Each NOT EXISTS
-    uses its own partial index, where a single `status IN (...)` would walk every row the
-    campaign has already sent.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(FINISH_SQL, {"campaign": campaign_id})
-        done = cursor.rowcount
+    """Mark a running campaign finished when none of its rows is pending or in flight (one
+    conditional UPDATE: ledger.nothing_left)."""
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).first()
+    if campaign is None:
+        return False
+    done = campaign.change_status(
+        Campaign.Status.FINISHED, only_if=ledger.nothing_left(), finished_at=timezone.now()
+    )
     if done:
-        scheduler.deactivate(campaign_id)
-        campaign = Campaign.objects.get(pk=campaign_id)
+        # Send slots stop serving it at once (mailer.receivers answers the status change).
+        campaign.refresh_from_db(fields=["total", "sent", "failed"])
         log.info(
             "campaign finished",
             extra={

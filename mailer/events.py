@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Any
 
-from mailer.redis_store import get_redis, key
+from settings.redis import get_redis, key
 
 log = logging.getLogger("mailer.events")
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from mailer.redis_store import get_redis, key, text
+from settings.redis import get_redis, key, text
 
 log = logging.getLogger(__name__)
 

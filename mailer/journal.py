@@ -18,7 +18,7 @@ import logging
 from redis.connection import Connection
 from redis.exceptions import RedisError
 
-from mailer.redis_store import get_redis, key
+from settings.redis import get_redis, key
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ process stopped beating: their worker died.
 from __future__ import annotations
 
 from mailer import heartbeats
-from mailer.redis_store import get_redis, key, text
+from settings.redis import get_redis, key, text
 
 # A queued batch that no worker took within this long is presumed lost (its message went
 # with a broker restart) and replaced. If it does run later, it works normally: batches

@@ -61,23 +61,6 @@ def encode_address(name: str, address: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
-def sender_problem(from_email: str) -> str | None:
-    """What is wrong with a From address as written, or None."""
-    if "\r" in from_email or "\n" in from_email:
-        return (
-            "The sender contains a line break; write it on one line, e.g. "
-            "'Shop <news@shop.example>'."
-        )
-    _, address = parseaddr(from_email)
-    local, _, domain = address.rpartition("@")
-    if not local or "." not in domain:
-        return (
-            f"The sender {from_email!r} is not an address; write it like "
-            "'Shop <news@shop.example>' or 'news@shop.example'."
-        )
-    return None
-
-
 def format_sender(from_email: str) -> str:
     check_header_value("sender", from_email)
     display, address = parseaddr(from_email)

@@ -8,12 +8,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from mailer import monitor
+from mailer.status import engine_status
 
 
 class MailerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        status = monitor.status()
+        status = engine_status()
         campaigns = status["running"] + status["waiting"]
         labels = ["campaign_id", "campaign", "status"]
 

@@ -7,10 +7,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-# Rates of 0 or less would stop sending without saying so: refused with what to do instead.
-RATE_MIN = MinValueValidator(
-    1, "A rate is at least 1 message per second. To remove the limit, leave the field empty."
-)
+from campaigns.models import RATE_MIN
+from subscribers.addresses import normalise_domain
 
 
 class SmtpServer(models.Model):
@@ -284,7 +282,7 @@ class DomainThrottle(models.Model):
         return f"{self.domain}: {self.rate_limit}/s"
 
     def save(self, *args, **kwargs) -> None:
-        self.domain = self.domain.strip().lower()
+        self.domain = normalise_domain(self.domain)
         super().save(*args, **kwargs)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailer.redis_store import get_redis, key, text
+from settings.redis import get_redis, key, text
 
 _SCRIPT = (Path(__file__).parent / "scheduler.lua").read_text()
 

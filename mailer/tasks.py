@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from celery import shared_task
 
 from mailer import batch, dispatcher, transactional
 from mailer.smtp import ServerUnavailable
+from settings import queues
 
 
-@shared_task(name="mailer.tasks.dispatch_tick", ignore_result=True)
+class RetryOptions(TypedDict):
+    autoretry_for: tuple[type[BaseException], ...]
+    retry_backoff: int
+
+
+# Transactional messages retry while their SMTP server is unreachable, 5 s, 10 s, 20 s, …
+# apart; anything else (a bad address, a missing row) is not retried.
+RETRY_WHILE_SERVER_UNAVAILABLE = RetryOptions(autoretry_for=(ServerUnavailable,), retry_backoff=5)
+
+
+@shared_task(name=queues.DISPATCH_TICK, ignore_result=True)
 def dispatch_tick() -> None:
     """Admit due campaigns, top up batch windows, recover stale claims, finish campaigns."""
     dispatcher.tick()
 
 
-@shared_task(name="mailer.tasks.send_batch", ignore_result=True)
+@shared_task(name=queues.SEND_BATCH, ignore_result=True)
 def send_batch(*, batch_id: str, campaigns: list[str] | None = None) -> dict:
     """One send slot's turn (up to 20 s, chunks of whichever campaigns are due), then the
     next batch is queued so that the slot stays busy.
@@ -31,11 +44,10 @@ def send_batch(*, batch_id: str, campaigns: list[str] | None = None) -> dict:
 
 
 @shared_task(
-    name="mailer.tasks.send_transactional",
+    name=queues.SEND_TRANSACTIONAL,
     ignore_result=True,
-    autoretry_for=(ServerUnavailable,),
-    retry_backoff=5,
     max_retries=5,
+    **RETRY_WHILE_SERVER_UNAVAILABLE,
 )
 def send_transactional(
     *, kind: str, campaign_id: int, to: list[str], as_subscriber: str | None = None
@@ -49,11 +61,11 @@ def send_transactional(
 
 
 @shared_task(
-    name="mailer.tasks.send_optin_confirmation",
+    name=queues.SEND_OPTIN_CONFIRMATION,
     ignore_result=True,
-    autoretry_for=(ServerUnavailable,),
-    retry_backoff=5,
+    # A confirmation is what a new subscriber waits for: it tries a few times longer.
     max_retries=8,
+    **RETRY_WHILE_SERVER_UNAVAILABLE,
 )
 def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
     """The confirmation message of a double opt-in subscription (transactional queue)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from mailer import events
-from mailer.redis_store import get_redis, key, text
+from settings.redis import get_redis, key, text
 
 # How many seconds of messages a full bucket may release at once. Small, so that a measured
 # rate stays within a few per cent of the limit from the first second on; one message at the

@@ -11,8 +11,8 @@ from email.utils import formatdate, parseaddr
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from campaigns.content import prepared_content
 from campaigns.models import Campaign
-from mailer.batch import prepared_content
 from mailer.compose import CampaignComposer
 from mailer.message import build_message, encode_address, format_sender
 from mailer.smtp import Outcome, ServerUnavailable, choose_server, pool

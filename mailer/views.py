@@ -7,6 +7,7 @@ import json
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -16,9 +17,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from email_validator import EmailNotValidError
 
-from mailer import metrics, monitor
+from mailer import metrics
+from mailer.bounces import bounce_record
 from mailer.models import SmtpServer
 from mailer.smtp import ServerConfig, check_server
+from mailer.status import engine_status
+from settings.redis import get_redis
 
 # The page fetches fresh data this often (it stays a plain page without JavaScript).
 REFRESH_SECONDS = 3
@@ -39,7 +43,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
         "title": "Sending status",
-        "status": monitor.status(),
+        "status": engine_status(),
         "refresh_seconds": REFRESH_SECONDS,
     }
     template = "admin/mailer/status_body.html" if "partial" in request.GET else None
@@ -57,7 +61,7 @@ def status_json(request: HttpRequest) -> JsonResponse:
             },
             status=401,
         )
-    return JsonResponse(monitor.status())
+    return JsonResponse(engine_status())
 
 
 @require_POST
@@ -101,8 +105,6 @@ def bounce_webhook(request: HttpRequest) -> JsonResponse:
     """Generic bounce endpoint: {"email", "type": hard|soft|complaint, "description",
     "campaign_id", "at"} or a list of them, with `Authorization: Bearer BOUNCE_WEBHOOK_TOKEN`.
     Good items are recorded even when others are refused; each refusal says why."""
-    from mailer.bounces import bounce_record
-
     if not _bearer_ok(request, settings.BOUNCE_WEBHOOK_TOKEN):
         return JsonResponse(
             {
@@ -158,10 +160,6 @@ def _bounce_problem(item: object) -> str:
 @never_cache
 def healthz(request: HttpRequest) -> HttpResponse:
     """For load balancers and compose: the app answers and reaches PostgreSQL and Redis."""
-    from django.db import connection
-
-    from mailer.redis_store import get_redis
-
     problems = []
     try:
         with connection.cursor() as cursor:

@@ -7,6 +7,7 @@ from pathlib import Path
 from kombu import Queue
 from psycopg_pool import ConnectionPool
 
+from settings import queues
 from settings.environment import (
     read_bool,
     read_choice,
@@ -213,22 +214,15 @@ CELERY_TASK_SEND_SENT_EVENT = True
 MAILER_QUEUES = ("dispatch", "send", "transactional", "default")
 CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in MAILER_QUEUES]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {
-    "mailer.tasks.dispatch_tick": {"queue": "dispatch"},
-    "mailer.tasks.send_batch": {"queue": "send"},
-    "mailer.tasks.send_transactional": {"queue": "transactional"},
-    "mailer.tasks.send_optin_confirmation": {"queue": "transactional"},
-    "subscribers.tasks.*": {"queue": "default"},
-    "campaigns.tasks.*": {"queue": "default"},
-}
+CELERY_TASK_ROUTES = {task: {"queue": queue} for task, queue in queues.ROUTES.items()}
 CELERY_BEAT_SCHEDULE = {
     "flush-tracking": {
-        "task": "campaigns.tasks.flush_tracking",
+        "task": queues.FLUSH_TRACKING,
         "schedule": 5.0,
         "options": {"expires": 10},
     },
     "dispatch-tick": {
-        "task": "mailer.tasks.dispatch_tick",
+        "task": queues.DISPATCH_TICK,
         "schedule": 1.0,
         # A tick nobody picked up within a few seconds is stale; the next one does its work.
         "options": {"expires": 5},

@@ -1,7 +1,6 @@
 import json
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -9,14 +8,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from settings import queues
 from subscribers import links
+from subscribers.exports import subscriber_export, subscribers_export_csv
 from subscribers.models import MailingList, Subscriber, SubscriberImport, Subscription
-from subscribers.services import (
-    subscriber_blocklist,
-    subscriber_erase,
-    subscriber_export,
-    subscribers_export_csv,
-)
+from subscribers.services import subscriber_blocklist, subscriber_erase
 
 
 def _csv_download(rows, name: str) -> StreamingHttpResponse:
@@ -229,11 +225,9 @@ class SubscriberImportAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request, obj, form, change) -> None:
-        from subscribers.tasks import run_import
-
         obj.created_by = request.user
         super().save_model(request, obj, form, change)
-        transaction.on_commit(lambda: run_import.delay(import_id=obj.pk))
+        queues.enqueue_on_commit(queues.RUN_IMPORT, import_id=obj.pk)
         messages.info(
             request,
             "The file is uploaded; a worker imports it now. This list shows its progress.",

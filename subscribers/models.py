@@ -2,16 +2,19 @@ from __future__ import annotations
 
 from django.db import models
 
+# The longest name a subscriber can have (imports and the public form cut or refuse longer).
+MAX_NAME = 200
+
 
 class Subscriber(models.Model):
     class Status(models.TextChoices):
         ENABLED = "enabled", "Enabled"
         BLOCKLISTED = "blocklisted", "Blocklisted"
 
-    # Stored lower-cased (see subscribers.services.normalise_email), so uniqueness is
+    # Stored lower-cased (see subscribers.addresses.normalise_email), so uniqueness is
     # case-insensitive without an expression index.
     email = models.EmailField(max_length=254, unique=True)
-    name = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=MAX_NAME, blank=True)
     attributes = models.JSONField(
         default=dict,
         blank=True,
@@ -82,6 +85,18 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} on {self.mailing_list_id}: {self.status}"
+
+    @staticmethod
+    def is_active(status: str, mailing_list: MailingList) -> bool:
+        """Whether a subscription in this status gets the list's campaigns: confirmed, or
+        not yet confirmed on a single opt-in list (the audience's rule, campaigns.audience)."""
+        return status == Subscription.Status.CONFIRMED or (
+            status == Subscription.Status.UNCONFIRMED
+            and mailing_list.opt_in == MailingList.OptIn.SINGLE
+        )
+
+    def receives_mail(self) -> bool:
+        return self.is_active(self.status, self.mailing_list)
 
 
 class SubscriberImport(models.Model):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from subscribers import services
+from settings import queues
+from subscribers import imports
 
 
-@shared_task(name="subscribers.tasks.run_import", ignore_result=True)
+@shared_task(name=queues.RUN_IMPORT, ignore_result=True)
 def run_import(*, import_id: int) -> None:
     """Import an uploaded CSV file, recording progress on its row as it goes."""
-    services.subscriber_import_run(import_id=import_id)
+    imports.subscriber_import_run(import_id=import_id)

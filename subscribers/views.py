@@ -9,12 +9,13 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from settings import queues
 from subscribers import links
+from subscribers.exports import subscriber_export
 from subscribers.models import MailingList, Subscriber, Subscription
 from subscribers.services import (
     SubscriptionError,
     subscriber_erase,
-    subscriber_export,
     subscriber_set_lists,
     subscriber_subscribe,
     subscriber_unsubscribe,
@@ -87,9 +88,11 @@ def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
         context.update(email=email, name=name, error=str(error))
         return render(request, "subscribers/subscribe.html", context, status=400)
     if pending:
-        from mailer.tasks import send_optin_confirmation
-
-        send_optin_confirmation.delay(subscriber_id=subscriber.pk, list_ids=[m.pk for m in pending])
+        queues.enqueue_on_commit(
+            queues.SEND_OPTIN_CONFIRMATION,
+            subscriber_id=subscriber.pk,
+            list_ids=[m.pk for m in pending],
+        )
         return _message(
             request,
             "Almost done",

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from mailer.redis_store import get_redis
 from mailer.smtp import pool
+from settings.redis import get_redis
 from tests.factories import SmtpServerFactory
 from tests.smtp_sink import SmtpSink
 

@@ -11,11 +11,12 @@ import uuid
 import pytest
 from django.core.exceptions import ValidationError
 
+from campaigns.content import prepared_content
 from campaigns.models import Campaign
 from campaigns.rendering import PreparedContent, TemplateError, sanitise
 from campaigns.services import CampaignError, campaign_start
 from mailer import dispatcher
-from mailer.batch import prepared_content, run_batch
+from mailer.batch import run_batch
 from mailer.compose import CampaignComposer
 from mailer.models import Delivery, PerformanceSettings
 from subscribers import links

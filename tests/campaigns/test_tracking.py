@@ -8,9 +8,9 @@ import re
 import pytest
 
 from campaigns import tracking
+from campaigns.content import prepared_content
 from campaigns.models import TrackedLink
 from campaigns.views import PIXEL
-from mailer.batch import prepared_content
 from mailer.compose import CampaignComposer
 from subscribers import links
 from tests.factories import CampaignFactory, SubscriberFactory

@@ -17,8 +17,9 @@ from campaigns.models import Campaign, Click, Open
 from campaigns.services import CampaignError, campaign_start
 from mailer.models import Delivery, DomainThrottle, SmtpServer
 from subscribers import links
+from subscribers.exports import subscribers_export_csv
+from subscribers.imports import ImportFileError, subscribers_import_csv
 from subscribers.models import Subscriber, Subscription
-from subscribers.services import ImportFileError, subscribers_export_csv, subscribers_import_csv
 from tests.factories import CampaignFactory, MailingListFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db

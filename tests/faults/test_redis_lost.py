@@ -10,7 +10,7 @@ from django.conf import settings
 
 from mailer import throttle
 from mailer.models import Delivery
-from mailer.redis_store import get_redis
+from settings.redis import get_redis
 from tests.e2e.helpers import (
     campaign_with,
     largest_one_second_burst,

@@ -9,8 +9,8 @@ from campaigns.models import Campaign
 from mailer import scheduler
 from mailer.batch import MAX_SERVER_FAILURES, run_batch
 from mailer.models import Delivery, PerformanceSettings
-from mailer.redis_store import get_redis, key
 from mailer.smtp import pool
+from settings.redis import get_redis, key
 from tests.factories import (
     SmtpServerFactory,
     TemplateFactory,

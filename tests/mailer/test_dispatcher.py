@@ -216,7 +216,7 @@ def test_rows_of_a_batch_whose_process_stopped_beating_are_recovered():
 
 def test_only_running_campaigns_with_due_rows_are_served_and_share_the_global_rate():
     from mailer import scheduler, throttle
-    from mailer.redis_store import get_redis
+    from settings.redis import get_redis
 
     PerformanceSettings.objects.update_or_create(pk=1, defaults={"message_rate": 300})
     mailing_list = MailingListFactory()
@@ -287,7 +287,7 @@ def test_a_batch_seen_dead_is_settled_for_every_campaign_it_served():
 
 
 def test_a_batch_whose_lease_vanished_takes_it_again_when_it_renews():
-    from mailer.redis_store import get_redis, key
+    from settings.redis import get_redis, key
 
     batch = str(uuid.uuid4())
     leases.grant(batch, 60, owner="host:1")
@@ -324,6 +324,6 @@ def test_a_dead_batchs_journal_serves_every_campaign_it_sent_for():
 
 def died(process: str) -> None:
     """The process stopped: its heartbeat expires (here, at once)."""
-    from mailer.redis_store import get_redis, key
+    from settings.redis import get_redis, key
 
     get_redis().delete(key("process", process))

@@ -8,9 +8,10 @@ import pytest
 
 from campaigns.models import Campaign
 from campaigns.services import campaign_pause
-from mailer import batch, dispatcher, events, monitor
+from mailer import dispatcher, events, sender
 from mailer.batch import run_batch
 from mailer.models import DomainThrottle, PerformanceSettings
+from mailer.status import engine_status, queue_depths, smtp_servers
 from tests.factories import (
     CampaignFactory,
     MailingListFactory,
@@ -30,7 +31,7 @@ def test_a_campaign_paused_by_a_user_is_not_reported_as_paused_by_errors():
     by_errors = running_campaign(3)
     campaign_pause(campaign=by_errors, reason="paused by errors: 120 failed sends")
 
-    status = monitor.status()
+    status = engine_status()
 
     assert entry(status, by_user)["limited_by"] == "paused"
     assert entry(status, by_errors)["limited_by"] == "errors"
@@ -43,7 +44,7 @@ def test_a_campaign_beyond_the_running_slots_says_where_to_change_that():
     waiting = CampaignFactory(status=Campaign.Status.SCHEDULED, lists=[MailingListFactory()])
 
     dispatcher.admit_due_campaigns(PerformanceSettings.load())
-    status = monitor.status()
+    status = engine_status()
 
     waits = entry(status, waiting)
     assert waits["limited_by"] == "running_slots"
@@ -56,7 +57,7 @@ def test_a_campaign_beyond_the_running_slots_says_where_to_change_that():
 def test_a_campaign_scheduled_for_later_says_when():
     later = CampaignFactory(status=Campaign.Status.SCHEDULED, send_at="2099-01-01T10:00Z")
 
-    waits = entry(monitor.status(), later)
+    waits = entry(engine_status(), later)
 
     assert waits["limited_by"] == "schedule"
     assert "2099-01-01 10:00" in waits["explanation"]["text"]
@@ -66,7 +67,7 @@ def test_its_own_rate_is_named_when_it_holds_a_campaign_back(sink_server, smtp_s
     campaign = running_campaign(6, rate_limit=3)
 
     run_batch(batch_id=str(uuid.uuid4()))
-    shown = entry(monitor.status(), campaign)
+    shown = entry(engine_status(), campaign)
 
     assert shown["limited_by"] == "campaign_rate"
     assert shown["rate_limit"] == 3
@@ -79,7 +80,7 @@ def test_an_smtp_servers_last_success_and_error_replies_are_kept(sink_server, sm
     smtp_sink.handler.rcpt_reply = lambda a: "550 5.1.1 unknown" if a == refused else None
 
     run_batch(batch_id=str(uuid.uuid4()))
-    server = next(s for s in monitor.smtp_servers() if s["id"] == sink_server.pk)
+    server = next(s for s in smtp_servers() if s["id"] == sink_server.pk)
 
     assert server["last_success"] is not None
     assert [e["reply"] for e in server["recent_errors"]] == ["550 5.1.1 unknown"]
@@ -96,7 +97,7 @@ def test_queue_depths_count_messages_where_kombu_keeps_them(settings):
                 queue.put({"n": n})
             queue.close()
 
-    assert monitor.queue_depths() == {"dispatch": 1, "send": 2, "transactional": 0, "default": 0}
+    assert queue_depths() == {"dispatch": 1, "send": 2, "transactional": 0, "default": 0}
 
 
 def test_a_limit_warning_is_recorded_once_in_its_interval():
@@ -110,13 +111,13 @@ def test_a_limit_warning_is_recorded_once_in_its_interval():
 def test_a_domain_throttle_is_named_with_its_rate(sink_server, smtp_sink, monkeypatch):
     # Worker processes re-read domain throttles every couple of seconds; this process may
     # have read them (none) just before.
-    monkeypatch.setattr(batch, "_domain_rates", (0.0, {}))
+    monkeypatch.setattr(sender, "_domain_rates", (0.0, {}))
     DomainThrottle.objects.create(domain="example.com", rate_limit=2)
     campaign = running_campaign(6)
     dispatcher.share_limits(PerformanceSettings.load())
 
     run_batch(batch_id=str(uuid.uuid4()))
-    shown = entry(monitor.status(), campaign)
+    shown = entry(engine_status(), campaign)
 
     assert shown["limited_by"] == "domain:example.com"
     assert "example.com" in shown["explanation"]["text"] and "(2/s)" in shown["explanation"]["text"]
@@ -128,6 +129,6 @@ def test_the_smtp_server_limit_is_named_when_it_holds_a_campaign_back(smtp_sink)
     dispatcher.share_limits(PerformanceSettings.load())
 
     run_batch(batch_id=str(uuid.uuid4()))
-    shown = entry(monitor.status(), campaign)
+    shown = entry(engine_status(), campaign)
 
     assert shown["limited_by"] == "smtp_server"

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from mailer.redis_store import get_redis
 from mailer.throttle import Demand, Throttle, allocate_rates, publish_limits
+from settings.redis import get_redis
 
 
 def make(**overrides) -> Throttle:

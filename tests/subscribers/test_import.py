@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from subscribers.imports import ImportFileError, subscribers_import_csv
 from subscribers.models import MailingList, Subscriber, Subscription
-from subscribers.services import ImportFileError, subscribers_import_csv
 from tests.factories import MailingListFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -136,8 +136,8 @@ def test_the_error_report_lists_each_skipped_line_with_its_reason():
 def test_an_uploaded_import_runs_and_keeps_its_report(admin_client, settings, tmp_path):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from subscribers.imports import subscriber_import_run
     from subscribers.models import SubscriberImport
-    from subscribers.services import subscriber_import_run
 
     settings.MEDIA_ROOT = str(tmp_path)
     news = MailingListFactory()
@@ -235,7 +235,7 @@ def test_the_export_command_writes_a_file(tmp_path: Path):
 def test_the_fast_check_agrees_with_email_validator(raw):
     from email_validator import EmailNotValidError, validate_email
 
-    from subscribers.services import normalise_email
+    from subscribers.addresses import normalise_email
 
     try:
         expected = validate_email(raw.strip(), check_deliverability=False).normalized.lower()
@@ -249,7 +249,7 @@ def test_the_fast_check_agrees_with_email_validator(raw):
 
 
 def test_exported_cells_cannot_run_as_spreadsheet_formulas_and_import_back_unchanged():
-    from subscribers.services import subscribers_export_csv
+    from subscribers.exports import subscribers_export_csv
 
     SubscriptionFactory(
         subscriber__email="evil@example.com",

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from subscribers.exports import subscribers_export_csv
 from subscribers.models import MailingList, Subscriber
-from subscribers.services import subscribers_export_csv
 
 
 class Command(BaseCommand):

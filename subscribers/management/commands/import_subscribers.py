@@ -6,8 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from subscribers.imports import ImportFileError, ImportMode, ImportReport, subscribers_import_csv
 from subscribers.models import MailingList
-from subscribers.services import ImportFileError, ImportMode, ImportReport, subscribers_import_csv
 
 BAR = 30
 

@@ -14,7 +14,7 @@ from campaigns.services import (
     campaign_send_test,
     campaign_start,
 )
-from mailer.monitor import campaign_summary
+from mailer.status import campaign_summary
 
 ACTIONS = {
     "start": campaign_start,

@@ -1,0 +1,154 @@
+"""Why a campaign waits or goes no faster: which knob holds it back now (`limited_by`) and
+what that means in words, with where to change it (`explain`). The status page, status.json,
+/metrics and `campaign status` all say it the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from campaigns.models import Campaign, Limit
+from mailer import counters, scheduler, throttle
+from mailer.models import PerformanceSettings
+from settings.redis import get_redis, text
+
+# Names the throttle gives its buckets -> what the status calls that limit.
+_BUCKETS = {
+    "global": Limit.GLOBAL_RATE,
+    "campaign": Limit.CAMPAIGN_RATE,
+    "server": Limit.SMTP_SERVER,
+}
+
+
+def live_limits() -> dict[str, float]:
+    raw = get_redis().hgetall(throttle.limits_key())
+    return {text(k) or "": float(v) for k, v in raw.items()}
+
+
+def limited_by(
+    campaign: Campaign,
+    performance: PerformanceSettings | None = None,
+    limits: dict[str, float] | None = None,
+) -> str:
+    """Which knob holds the campaign back now (empty: nothing; it is done or sending freely)."""
+    if campaign.status != Campaign.Status.RUNNING:
+        return campaign.waiting_for()
+    performance = performance or PerformanceSettings.load()
+    limits = live_limits() if limits is None else limits
+    share = limits.get(throttle.field_campaign(campaign.pk))
+    own = campaign.effective_rate(performance.default_campaign_rate)
+    # Its campaign bucket holds its share of the global rate; when that share is its own
+    # limit, the global bucket is just as full, and which of the two refused last says
+    # nothing. What holds it back is then its own limit, otherwise the global rate.
+    below_own = share is not None and (own is None or share < own)
+    rate_limit = Limit.GLOBAL_RATE if below_own else Limit.CAMPAIGN_RATE
+    bucket = throttle.limited_by(campaign.pk)
+    if bucket in ("global", "campaign"):
+        return rate_limit
+    if bucket:
+        return _BUCKETS.get(bucket, bucket)  # "domain:gmail.com" stays as it is
+    hold = scheduler.held(campaign.pk) or ""
+    if hold.startswith("SMTP server"):
+        return Limit.SMTP_SERVER
+    if campaign.pk in scheduler.active_campaigns():
+        # Slots rarely run into the rate of a slow campaign (the scheduler paces them to
+        # it), so the throttle's last refusal is no guide there: a campaign sending at its
+        # rate is held by that rate; below it, by how fast the worker slots go.
+        if share and counters.rate(campaign.pk, window=3) >= 0.9 * share:
+            return rate_limit
+        return Limit.WORKER_SLOTS
+    return Limit.NONE
+
+
+def server_hold(campaign: Campaign) -> str:
+    hold = scheduler.held(campaign.pk) or ""
+    return hold if hold.startswith("SMTP server") else ""
+
+
+def admin_url(name: str, *args: Any) -> str:
+    return reverse(f"admin:{name}", args=args)
+
+
+def explain(
+    campaign: Campaign,
+    limit: str,
+    *,
+    performance: PerformanceSettings,
+    limits: dict[str, float],
+    running: int,
+    worker_slots: int,
+) -> dict[str, str]:
+    """What holds the campaign back, in words, and where to change it."""
+    settings_url = admin_url("mailer_performancesettings_change", 1)
+    campaign_url = admin_url("campaigns_campaign_change", campaign.pk)
+    share = limits.get(throttle.field_campaign(campaign.pk))
+    if limit == Limit.RUNNING_SLOTS:
+        return {
+            "text": f"Waiting for a running slot: {running} of "
+            f"{performance.max_running_campaigns} campaigns are running. Raise "
+            "“max running campaigns” under Settings → Performance, or pause a running one.",
+            "fix": settings_url,
+        }
+    if limit == Limit.SCHEDULE:
+        when = f" ({campaign.send_at:%Y-%m-%d %H:%M %Z})" if campaign.send_at else ""
+        return {
+            "text": f"Scheduled for later{when}; it starts on its own then. Change “send at” "
+            "on the campaign to start it sooner.",
+            "fix": campaign_url,
+        }
+    if limit == Limit.PAUSED:
+        return {"text": "Paused by a user. Resume it to continue.", "fix": campaign_url}
+    if limit == Limit.ERRORS:
+        return {
+            "text": f"{campaign.status_reason[:1].upper()}{campaign.status_reason[1:]}. Fix the "
+            "cause, then resume it; it continues where it stopped.",
+            "fix": campaign_url,
+        }
+    if limit == Limit.CAMPAIGN_RATE:
+        own = campaign.effective_rate(performance.default_campaign_rate)
+        source = "its rate limit" if campaign.rate_limit else "the default campaign rate"
+        return {
+            "text": f"Sending at {source} ({own}/s). Raise it on the campaign"
+            + ("" if campaign.rate_limit else " or under Settings → Performance")
+            + " to go faster.",
+            "fix": campaign_url if campaign.rate_limit else settings_url,
+        }
+    if limit == Limit.GLOBAL_RATE:
+        return {
+            "text": f"Sending at its share of the global rate ({share or 0:g}/s of "
+            f"{performance.message_rate}/s, shared by weight between {running} running "
+            "campaigns). Raise the global message rate under Settings → Performance.",
+            "fix": settings_url,
+        }
+    if limit == Limit.SMTP_SERVER:
+        hold = server_hold(campaign)
+        return {
+            "text": (hold + ".")
+            if hold
+            else "Sending as fast as its SMTP server's rate limit allows (shared with every "
+            "campaign using that server). Raise the server's rate limit if the provider allows.",
+            "fix": admin_url("mailer_smtpserver_changelist"),
+        }
+    if limit.startswith("domain:"):
+        domain = limit.partition(":")[2]
+        return {
+            "text": f"Mail to {domain} goes at that domain's throttle "
+            f"({int(limits.get(throttle.field_domain(domain), 0))}/s); other recipients are "
+            "not held back by it.",
+            "fix": admin_url("mailer_domainthrottle_changelist"),
+        }
+    if limit == Limit.WORKER_SLOTS:
+        return {
+            "text": f"No rate limit holds it back: it sends as fast as its share of the "
+            f"{worker_slots} worker slots allows. Add sender workers (scale `sender`, or raise "
+            "SENDER_CONCURRENCY) to go faster.",
+            "fix": settings_url,
+        }
+    if campaign.status == Campaign.Status.RUNNING:
+        return {
+            "text": "Nothing due right now: the remaining recipients are in flight or wait "
+            "for a retry after a temporary failure.",
+            "fix": campaign_url,
+        }
+    return {"text": "", "fix": campaign_url}

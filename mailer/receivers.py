@@ -1,0 +1,60 @@
+"""How the engine answers what happens elsewhere: Celery workers starting and stopping
+(heartbeats in Redis), and what the lower apps announce by Django signal (a campaign
+paused, subscriptions ended, a subscriber erased or asking for their data). Connected in
+MailerConfig.ready."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+
+from campaigns.models import Campaign
+from mailer import heartbeats, ledger, scheduler
+from subscribers.models import Subscriber
+
+
+@worker_ready.connect
+def announce_worker(sender, **kwargs) -> None:
+    consumer = sender  # the worker's consumer
+    worker = consumer.controller
+    queues = sorted(consumer.app.amqp.queues.consume_from)
+    heartbeats.start_worker_heartbeat(
+        hostname=consumer.hostname,
+        queues=queues,
+        concurrency=worker.concurrency,
+        pool=type(worker.pool).__module__.rsplit(".", 1)[-1],
+    )
+
+
+@worker_shutdown.connect
+def retire_worker(sender, **kwargs) -> None:
+    heartbeats.stop_worker_heartbeat(sender.hostname)
+
+
+# Statuses in which no send slot may serve a campaign any more.
+_STOPPED = (Campaign.Status.PAUSED, Campaign.Status.CANCELLED, Campaign.Status.FINISHED)
+
+
+def stop_serving(*, campaign: Campaign, new: str, **_: Any) -> None:
+    """Send slots stop picking a paused, cancelled or finished campaign now, not at the
+    dispatcher's next tick."""
+    if new in _STOPPED:
+        scheduler.deactivate(campaign.pk)
+
+
+def drop_unsent_after_leaving(*, subscriber: Subscriber, **_: Any) -> None:
+    """Someone who left lists gets no more of the campaigns to them (those to a list they are
+    still on keep their message)."""
+    ledger.drop_pending(subscriber=subscriber, reason="unsubscribed", keep_if_still_on_a_list=True)
+
+
+def forget_erased(*, subscriber: Subscriber, **_: Any) -> None:
+    ledger.drop_pending(
+        subscriber=subscriber, reason="subscriber erased", keep_if_still_on_a_list=False
+    )
+    ledger.scrub(subscriber=subscriber)
+
+
+def messages_sent_to(*, subscriber: Subscriber, **_: Any) -> dict[str, Any]:
+    return {"messages": ledger.messages_of(subscriber)}

@@ -1,0 +1,97 @@
+"""What a batch needs to send one campaign: its composer, SMTP server and throttle, the
+domain throttles in force, and how an SMTP reply becomes the row's next state in the ledger
+(sent, failed, or pending again after a back-off)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from campaigns.content import prepared_content
+from campaigns.models import Campaign
+from mailer import throttle
+from mailer.compose import CampaignComposer
+from mailer.ledger import Claimed, Result
+from mailer.models import Delivery, DomainThrottle, PerformanceSettings
+from mailer.smtp import Outcome, SendResult, ServerConfig, choose_server
+
+# Replies that the project wrote itself, not an SMTP server, start with this.
+NOT_SENT = "not sent: "
+# After a connection broke mid-message, the recipient is tried again this soon.
+CONNECTION_RETRY_SECONDS = 2
+
+# Settings edited in the admin reach running batches within this many seconds (the live
+# rates reach them sooner, through Redis, on the dispatcher's next tick).
+SETTINGS_EVERY = 2.0
+
+_domain_rates: tuple[float, dict[str, int]] = (0.0, {})
+
+
+def domain_rates() -> dict[str, int]:
+    """Domain throttles, re-read at most every SETTINGS_EVERY seconds."""
+    global _domain_rates
+    loaded_at, rates = _domain_rates
+    if time.monotonic() - loaded_at > SETTINGS_EVERY:
+        rates = dict(DomainThrottle.objects.values_list("domain", "rate_limit"))
+        _domain_rates = (time.monotonic(), rates)
+    return rates
+
+
+def retry_at(attempts: int, performance: PerformanceSettings) -> datetime | None:
+    """After `attempts` attempts, when to try again; None once attempts are used up."""
+    if attempts >= performance.max_attempts:
+        return None
+    return timezone.now() + timedelta(seconds=performance.retry_delay * 2 ** (attempts - 1))
+
+
+def to_result(row: Claimed, sent: SendResult, performance: PerformanceSettings) -> Result:
+    if sent.outcome == Outcome.SENT:
+        return Result(row.id, Delivery.Status.SENT, sent.reply)
+    if sent.outcome == Outcome.PERMANENT:
+        return Result(row.id, Delivery.Status.FAILED, sent.reply)
+    when = retry_at(row.attempts + 1, performance)
+    if when is not None and sent.connection_lost:
+        # The server or the network failed, not this address: try again as soon as the
+        # server is back (the campaign is held meanwhile), not after the 4xx back-off.
+        when = timezone.now() + timedelta(seconds=CONNECTION_RETRY_SECONDS)
+    if when is None:
+        reply = f"gave up after {row.attempts + 1} attempts: {sent.reply}"[:500]
+        return Result(row.id, Delivery.Status.FAILED, reply)
+    return Result(row.id, Delivery.Status.PENDING, sent.reply, when)
+
+
+class CampaignSender:
+    """What a batch needs to send one campaign's messages; made once per campaign per batch."""
+
+    def __init__(self, campaign: Campaign, performance: PerformanceSettings) -> None:
+        self.campaign = campaign
+        self.performance = performance
+        self.composer = CampaignComposer(campaign, prepared_content(campaign))
+        self.envelope_from = self.composer.envelope_from
+        self.server: ServerConfig = choose_server(campaign.smtp_server_id)
+        # How many rows to claim next. A campaign held to its rate (or a domain's) gets only
+        # a few tokens per chunk (a tenth of a second's worth); claiming a full chunk and
+        # handing most of it back each time cost two large UPDATEs per few messages. So
+        # after a limit refused part of a chunk, the next claim asks for about what went.
+        self.claim_hint = performance.batch_size
+        # Domains whose throttle refused this batch, until when (time.monotonic()).
+        self.throttled_domains: dict[str, float] = {}
+        self.throttle = throttle.Throttle(
+            campaign_id=campaign.pk,
+            campaign_rate=campaign.effective_rate(performance.default_campaign_rate),
+            global_rate=performance.message_rate,
+            server_key=self.server.key,
+            server_rate=self.server.rate_limit,
+            domain_rates=domain_rates(),
+        )
+
+    def message(self, row: Claimed) -> bytes:
+        return self.composer.message(
+            delivery_id=row.id,
+            subscriber_id=row.subscriber_id,
+            email=row.email,
+            name=row.name,
+            attributes=row.attributes,
+        )

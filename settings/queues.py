@@ -1,0 +1,43 @@
+"""Task names and how to enqueue them without importing the code that serves them.
+
+A service that wants work done on a worker names the task here and enqueues it once its
+transaction commits (in the style of Zulip's `queue_event_on_commit`): `campaigns` asks the
+engine to look at a started campaign without importing `mailer`, and the dispatcher queues a
+batch without importing `mailer.tasks`. Each name is routed to its queue in settings/base.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from settings.celery import app
+
+DISPATCH_TICK = "mailer.tasks.dispatch_tick"
+SEND_BATCH = "mailer.tasks.send_batch"
+SEND_TRANSACTIONAL = "mailer.tasks.send_transactional"
+SEND_OPTIN_CONFIRMATION = "mailer.tasks.send_optin_confirmation"
+RUN_IMPORT = "subscribers.tasks.run_import"
+FLUSH_TRACKING = "campaigns.tasks.flush_tracking"
+
+# Which queue each task goes to (the four queues of the design).
+ROUTES: dict[str, str] = {
+    DISPATCH_TICK: "dispatch",
+    SEND_BATCH: "send",
+    SEND_TRANSACTIONAL: "transactional",
+    SEND_OPTIN_CONFIRMATION: "transactional",
+    "subscribers.tasks.*": "default",
+    "campaigns.tasks.*": "default",
+}
+
+
+def enqueue(task: str, **kwargs: Any) -> None:
+    """Queue the task now, on the queue ROUTES gives it."""
+    app.send_task(task, kwargs=kwargs)
+
+
+def enqueue_on_commit(task: str, **kwargs: Any) -> None:
+    """Queue the task once the current transaction commits (at once outside one), so that a
+    worker never looks for rows the caller has not committed yet."""
+    transaction.on_commit(lambda: enqueue(task, **kwargs))
