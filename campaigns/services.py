@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
+import structlog
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,7 +11,7 @@ from campaigns.rendering import TemplateError, sample_context
 from settings import queues
 from subscribers.addresses import EmailNotValidError, normalise_email, sender_problem
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 class CampaignError(Exception):
@@ -64,14 +63,14 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
     with transaction.atomic():
         campaign = _set_status(campaign, Campaign.Status.SCHEDULED, reason=reason)
         _notify_dispatcher()
-    log.info("campaign scheduled", extra={"campaign_id": campaign.pk})
+    log.info("campaign scheduled", campaign_id=campaign.pk)
     return campaign
 
 
 def campaign_pause(*, campaign: Campaign, reason: str = USER_PAUSE) -> Campaign:
     # Send slots stop serving it at once (the engine answers campaign_status_changed).
     campaign = _set_status(campaign, Campaign.Status.PAUSED, reason=reason)
-    log.info("campaign paused", extra={"campaign_id": campaign.pk, "reason": reason})
+    log.info("campaign paused", campaign_id=campaign.pk, reason=reason)
     return campaign
 
 
@@ -80,13 +79,13 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
     with transaction.atomic():
         campaign = _set_status(campaign, Campaign.Status.SCHEDULED)
         _notify_dispatcher()
-    log.info("campaign resumed", extra={"campaign_id": campaign.pk})
+    log.info("campaign resumed", campaign_id=campaign.pk)
     return campaign
 
 
 def campaign_cancel(*, campaign: Campaign) -> Campaign:
     campaign = _set_status(campaign, Campaign.Status.CANCELLED, finished_at=timezone.now())
-    log.info("campaign cancelled", extra={"campaign_id": campaign.pk})
+    log.info("campaign cancelled", campaign_id=campaign.pk)
     return campaign
 
 
@@ -119,5 +118,5 @@ def campaign_send_test(
         to=addresses,
         as_subscriber=as_subscriber,
     )
-    log.info("campaign test queued", extra={"campaign_id": campaign.pk, "to": addresses})
+    log.info("campaign test queued", campaign_id=campaign.pk, to=addresses)
     return addresses

@@ -325,6 +325,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         ("ruff check", [str(venv_bin / "ruff"), "check", "."]),
         ("ruff format", [str(venv_bin / "ruff"), "format", "--check", "."]),
         ("mypy", [str(venv_bin / "mypy")]),
+        # The one-way layers and no cycles (pyproject.toml, tool.importlinter).
+        ("import contract", [str(venv_bin / "lint-imports")]),
         ("pytest", [PYTHON, "-m", "pytest", *args.pytest_args]),
     ]
     results: list[tuple[str, int, float]] = []
@@ -343,7 +345,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         print(postgres.stop())
     print()
     for name, code, seconds in results:
-        print(f"{name:12} {'ok' if code == 0 else f'FAILED ({code})':12} {seconds:6.1f} s")
+        print(f"{name:16} {'ok' if code == 0 else f'FAILED ({code})':12} {seconds:6.1f} s")
     failed = [name for name, code, _ in results if code != 0]
     if len(results) < len(steps):
         failed.append("setup")

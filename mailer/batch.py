@@ -11,13 +11,14 @@ campaigns.
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from typing import Any
 
+import structlog
 from django.db import DatabaseError
 from redis.exceptions import RedisError
+from structlog.contextvars import bound_contextvars
 
 from campaigns.models import Campaign, CampaignTransitionError
 from mailer import counters, events, heartbeats, leases, scheduler, throttle
@@ -29,7 +30,7 @@ from mailer.sender import NOT_SENT, SETTINGS_EVERY, CampaignSender, domain_rates
 from mailer.smtp import Connection, Outcome, ServerConfig, ServerUnavailable, pool
 from settings.redis import get_redis, key
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 # A batch ends after this long and the dispatcher starts another: tasks stay short enough
 # for Celery's time limits and for a worker to shut down promptly.
@@ -56,7 +57,7 @@ def pause_campaign(campaign_id: int, reason: str) -> None:
             return  # somebody paused or cancelled it meanwhile
     except CampaignTransitionError:
         return
-    log.info("campaign paused", extra={"campaign_id": campaign.pk, "reason": reason})
+    log.info("campaign paused", campaign_id=campaign.pk, reason=reason)
     events.warn("campaign paused", reason, campaign_id=campaign_id)
 
 
@@ -66,10 +67,12 @@ def run_batch(*, batch_id: str) -> dict[str, Any]:
     owner = heartbeats.ensure_process_heartbeat()
     leases.grant(batch_id, leases.LEASE_SECONDS, owner=owner)
     batch = Batch(batch_id, started, owner)
-    try:
-        batch.run()
-    finally:
-        leases.release(batch_id)
+    # Every line logged while the batch runs carries its id (and, per chunk, the campaign's).
+    with bound_contextvars(batch_id=batch_id):
+        try:
+            batch.run()
+        finally:
+            leases.release(batch_id)
     summary: dict[str, Any] = {
         "sent": batch.counts["sent"],
         "failed": batch.counts["failed"],
@@ -78,12 +81,10 @@ def run_batch(*, batch_id: str) -> dict[str, Any]:
     }
     log.info(
         "batch done",
-        extra={
-            "batch_id": batch_id,
-            **batch.counts,
-            "campaigns": ",".join(f"{c}:{n}" for c, n in sorted(batch.per_campaign.items())),
-            "seconds": round(time.monotonic() - started, 3),
-        },
+        batch_id=batch_id,
+        **batch.counts,
+        campaigns=",".join(f"{c}:{n}" for c, n in sorted(batch.per_campaign.items())),
+        seconds=round(time.monotonic() - started, 3),
     )
     return summary
 
@@ -190,10 +191,7 @@ class Batch:
                 pass
             else:
                 if returned:
-                    log.warning(
-                        "batch failed, rows given back",
-                        extra={"batch_id": self.batch_id, "rows": returned},
-                    )
+                    log.warning("batch failed, rows given back", rows=returned)
                 return
         try:
             # Every journal entry has reached Redis before the batch is declared dead.
@@ -201,12 +199,15 @@ class Batch:
             leases.mark_dead(self.batch_id)
         except RedisError:
             pass  # Redis is out of reach too: the lease runs out and recovery takes over
-        log.warning("batch failed, left to recovery", extra={"batch_id": self.batch_id})
+        log.warning("batch failed, left to recovery")
 
     def serve(self, pick: scheduler.Pick) -> int:
         """Send one chunk of the picked campaign; returns how many messages were sent."""
-        campaign_id = pick.campaign_id
-        assert campaign_id is not None
+        assert pick.campaign_id is not None
+        with bound_contextvars(campaign_id=pick.campaign_id):
+            return self.serve_campaign(pick, pick.campaign_id)
+
+    def serve_campaign(self, pick: scheduler.Pick, campaign_id: int) -> int:
         sender = self.sender_for(campaign_id)
         if sender is None:
             scheduler.deactivate(campaign_id)

@@ -5,10 +5,10 @@ bounces are counted."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from anymail.signals import EventType, tracking
 from django.db import transaction
 from django.dispatch import receiver
@@ -20,7 +20,7 @@ from subscribers.addresses import normalise_email
 from subscribers.models import Subscriber
 from subscribers.services import subscriber_blocklist
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 # A bounce belongs to the campaign that last sent to the address within this long.
 CAMPAIGN_WINDOW = timedelta(days=14)
@@ -57,7 +57,10 @@ def bounce_record(
             _maybe_blocklist(subscriber, kind)
     log.info(
         "bounce recorded",
-        extra={"email": address, "kind": kind, "source": source, "campaign_id": campaign_id},
+        email=address,
+        kind=kind,
+        source=source,
+        campaign_id=campaign_id,
     )
     return bounce
 

@@ -9,13 +9,13 @@ so two dispatchers running at once (a duplicated beat) do no harm.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -28,7 +28,7 @@ from mailer.smtp import ServerConfig
 from settings import queues
 from settings.redis import get_redis, key
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 TICK_LOCK_SECONDS = 30
 
@@ -171,7 +171,8 @@ def campaign_begin(campaign_id: int) -> bool:
         campaign.change_status(Campaign.Status.RUNNING, **fields)
     log.info(
         "campaign started" if first_start else "campaign resumed",
-        extra={"campaign_id": campaign.pk, "total": campaign.total},
+        campaign_id=campaign.pk,
+        total=campaign.total,
     )
     return True
 
@@ -234,11 +235,9 @@ def finish_if_done(campaign_id: int) -> bool:
         campaign.refresh_from_db(fields=["total", "sent", "failed"])
         log.info(
             "campaign finished",
-            extra={
-                "campaign_id": campaign_id,
-                "total": campaign.total,
-                "sent": campaign.sent,
-                "failed": campaign.failed,
-            },
+            campaign_id=campaign_id,
+            total=campaign.total,
+            sent=campaign.sent,
+            failed=campaign.failed,
         )
     return bool(done)

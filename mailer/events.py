@@ -5,13 +5,14 @@ stale claims recovered, SMTP servers unreachable)."""
 from __future__ import annotations
 
 import json
-import logging
 import time
 from typing import Any
 
+import structlog
+
 from settings.redis import get_redis, key
 
-log = logging.getLogger("mailer.events")
+log = structlog.get_logger("mailer.events")
 
 # The status page shows the newest of these; older ones live on in the logs.
 KEEP = 200
@@ -32,7 +33,7 @@ def warn(event: str, message: str, *, once_per: float | None = None, **fields: A
         seen_key(event, fields), 1, nx=True, px=int(once_per * 1000)
     ):
         return False
-    log.warning(event, extra={**fields, "detail": message})
+    log.warning(event, **fields, detail=message)
     record = json.dumps({"at": time.time(), "event": event, "message": message, **fields})
     pipe = client.pipeline(transaction=False)
     pipe.lpush(_key(), record)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import socket
 import threading
@@ -21,10 +20,11 @@ import time
 from typing import Any
 
 import psutil
+import structlog
 
 from settings.redis import get_redis, key, text
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 HEARTBEAT_EVERY = 2
 HEARTBEAT_TTL = 8

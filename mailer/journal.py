@@ -13,14 +13,13 @@ its SMTP transaction at the instant of a crash can be sent twice.
 
 from __future__ import annotations
 
-import logging
-
+import structlog
 from redis.connection import Connection
 from redis.exceptions import RedisError
 
 from settings.redis import get_redis, key
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 # A journal outlives its batch only if the batch died; recovery reads and deletes it well
 # within this time.
@@ -63,7 +62,7 @@ class Journal:
                 self._unread += 1
                 self._started = True
         except RedisError as error:
-            log.warning("send journal unavailable", extra={"error": str(error)})
+            log.warning("send journal unavailable", error=str(error))
             self._lost()
 
     def _lost(self) -> None:
@@ -83,7 +82,7 @@ class Journal:
                 self._connection.send_command("DEL", self.key)
                 self._connection.read_response()
         except RedisError as error:
-            log.warning("send journal unavailable", extra={"error": str(error)})
+            log.warning("send journal unavailable", error=str(error))
             self._lost()
         finally:
             if self._connection is not None:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import enum
-import logging
 import os
 import random
 import smtplib
 import ssl
 from dataclasses import dataclass
 
+import structlog
 from django.conf import settings
 
 from mailer.models import SmtpServer
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)

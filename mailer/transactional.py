@@ -4,10 +4,10 @@ go out without the bulk rate limits or the ledger."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from email.utils import formatdate, parseaddr
 
+import structlog
 from django.conf import settings
 from django.template.loader import render_to_string
 
@@ -19,7 +19,7 @@ from mailer.smtp import Outcome, ServerUnavailable, choose_server, pool
 from subscribers import links
 from subscribers.models import MailingList, Subscriber
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 def send_campaign_test(
@@ -50,7 +50,9 @@ def send_campaign_test(
             replies[address] = result.reply
             log.info(
                 "test message sent" if result.outcome == Outcome.SENT else "test message refused",
-                extra={"campaign_id": campaign.pk, "to": address, "reply": result.reply},
+                campaign_id=campaign.pk,
+                to=address,
+                reply=result.reply,
             )
     finally:
         pool.release(connection)
@@ -92,6 +94,8 @@ def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
         raise ServerUnavailable(f"the server deferred the confirmation: {result.reply}")
     log.info(
         "opt-in confirmation sent",
-        extra={"subscriber_id": subscriber.pk, "lists": list_ids, "reply": result.reply},
+        subscriber_id=subscriber.pk,
+        lists=list_ids,
+        reply=result.reply,
     )
     return result.reply

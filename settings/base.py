@@ -7,7 +7,7 @@ from pathlib import Path
 from kombu import Queue
 from psycopg_pool import ConnectionPool
 
-from settings import queues
+from settings import logformat, queues
 from settings.environment import (
     read_bool,
     read_choice,
@@ -299,9 +299,7 @@ LOG_FORMAT = read_choice(
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "structured": {"()": "settings.logformat.StructuredFormatter", "style": LOG_FORMAT}
-    },
+    "formatters": {"structured": {"()": "settings.logformat.formatter", "style": LOG_FORMAT}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "loggers": {
         "mailer": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
@@ -312,3 +310,4 @@ LOGGING = {
 }
 # Celery keeps the logging configured above instead of installing its own handlers.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+logformat.configure()

@@ -13,6 +13,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
 
+# The spellings django-environ reads as true, and those it is given for false here.
+_TRUE = {value.lower() for value in environ.Env.BOOLEAN_TRUE_STRINGS}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
 # name -> one-line description; `.env.example` and `compose.yaml` are checked against this.
 VARIABLES: dict[str, str] = {}
 
@@ -37,28 +41,27 @@ def read_str(name: str, description: str, default: str | None = None) -> str:
 def read_bool(name: str, description: str, default: bool) -> bool:
     _declare(name, description)
     raw = env.str(name, default=str(default)).strip().lower()
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off", ""}:
-        return False
-    raise _fail(name, raw, "true or false")
+    # django-environ reads anything it does not know as false; a typo must not turn a
+    # setting off without a word.
+    if raw not in _TRUE | _FALSE:
+        raise _fail(name, raw, "true or false")
+    return env.bool(name, default=default)
 
 
 def read_int(name: str, description: str, default: int, minimum: int = 0) -> int:
     _declare(name, description)
-    raw = env.str(name, default=str(default))
     try:
-        value = int(raw)
+        value = env.int(name, default=default)
     except ValueError:
-        raise _fail(name, raw, f"a whole number >= {minimum}") from None
+        raise _fail(name, env.str(name), f"a whole number >= {minimum}") from None
     if value < minimum:
-        raise _fail(name, raw, f"a whole number >= {minimum}")
+        raise _fail(name, str(value), f"a whole number >= {minimum}")
     return value
 
 
 def read_list(name: str, description: str, default: str = "") -> list[str]:
     _declare(name, description)
-    return [item.strip() for item in env.str(name, default=default).split(",") if item.strip()]
+    return [item.strip() for item in env.list(name, default=default.split(",")) if item.strip()]
 
 
 def read_choice(name: str, description: str, default: str, choices: tuple[str, ...]) -> str:
