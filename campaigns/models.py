@@ -67,10 +67,6 @@ class Limit(models.TextChoices):
     WORKER_SLOTS = "worker_slots", "the worker slots"
     NONE = "", "nothing"
 
-    @staticmethod
-    def domain(name: str) -> str:
-        return f"domain:{name}"
-
 
 # The status reasons the engine and the services write, which say what a campaign waits for.
 SLOT_REASON = "waiting for a running slot"

@@ -7,6 +7,9 @@ expiring after HEARTBEAT_TTL seconds without a refresh:
   dispatcher knows how many send slots are online and the status page can list workers;
 - one per process that runs batches (a prefork child), so that rows claimed by a batch whose
   process was killed are recovered within seconds instead of when its lease runs out.
+
+Celery's own worker events and `inspect` say which workers answer, not which prefork child
+died holding which batch, nor within seconds; hence these records.
 """
 
 from __future__ import annotations

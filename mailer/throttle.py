@@ -3,6 +3,8 @@
 Buckets: the global `message_rate`, the campaign's rate (its share of the global rate, see
 `allocate_rates`), the SMTP server's `rate_limit`, and one per throttled recipient domain.
 A batch asks for a chunk of messages at a time, so Redis costs one round trip per chunk.
+Hand-written rather than a rate-limit library: those take one token per call and one bucket
+at a time, where a chunk needs all four buckets at once, atomically, on Redis's clock.
 """
 
 from __future__ import annotations

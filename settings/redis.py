@@ -1,4 +1,4 @@
-"""The Redis connection and key names shared by the engine's parts.
+"""The Redis connection and key names shared by every app (buckets, leases, tracking, locks).
 
 Every key carries one hash tag (`{prefix}`), so multi-key scripts also run on Redis Cluster:
 a cluster places all keys with the same tag in one slot.
