@@ -1,4 +1,5 @@
-"""Campaign actions used by the admin, the command line and the engine."""
+"""Campaign actions of the admin and the command line (the engine, below them, changes a
+campaign's status through Campaign.change_status itself)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import os
 import random
 import smtplib
 import ssl
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 import structlog
 from django.conf import settings
 
-from mailer.models import SmtpServer
+from mailer.models import SmtpServer, plain_login_problem
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +33,6 @@ class ServerConfig:
 
     @classmethod
     def from_model(cls, server: SmtpServer) -> ServerConfig:
-        password = os.environ.get(server.password_env, "") if server.password_env else ""
         return cls(
             key=f"server-{server.pk}",
             name=server.name,
@@ -42,12 +40,17 @@ class ServerConfig:
             port=server.port,
             security=server.security,
             username=server.username,
-            password=password,
+            password=server.password(),
             timeout=server.timeout,
             max_connections=server.max_connections,
             rate_limit=server.rate_limit,
             weight=server.weight,
             server_id=server.pk,
+        )
+
+    def login_problem(self) -> str | None:
+        return plain_login_problem(
+            name=self.name, host=self.host, security=self.security, username=self.username
         )
 
     @classmethod
@@ -89,6 +92,8 @@ def check_server(config: ServerConfig) -> list[CheckStep]:
     Each failed step says what to check (used by `check_smtp` and the status page's button).
     """
     steps: list[CheckStep] = []
+    if problem := config.login_problem():
+        return [CheckStep(False, problem)]
     try:
         smtp = connect(config)
     except (OSError, smtplib.SMTPException) as error:
@@ -185,6 +190,8 @@ class Connection:
 
     def open(self) -> None:
         config = self.config
+        if problem := config.login_problem():
+            raise ServerUnavailable(problem, authentication=True)
         try:
             smtp = connect(config)
             if config.security == SmtpServer.Security.STARTTLS:

@@ -7,6 +7,7 @@ import json
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -67,6 +68,9 @@ def status_json(request: HttpRequest) -> JsonResponse:
 @require_POST
 def smtp_check(request: HttpRequest, server_key: str) -> HttpResponse:
     """The status page's "check connection" button: the steps of `check_smtp`, as messages."""
+    # Checking logs in with the server's password: only for those who may change servers.
+    if not request.user.has_perm("mailer.change_smtpserver"):
+        raise PermissionDenied
     if server_key == "default":
         config = ServerConfig.default()
     else:

@@ -50,9 +50,12 @@ class Handler:
     data_reply: Callable[[object], str | None] | None = None
     # Seconds to wait before answering each message (a slow server).
     delay: float = 0.0
+    # Sessions that greeted the server (EHLO), to tell that nobody connected.
+    greetings: int = 0
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
+        self.greetings += 1
         if self.pipelining:
             responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses

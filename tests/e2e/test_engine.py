@@ -246,9 +246,12 @@ def test_a_server_that_refuses_the_login_pauses_the_campaign(processes, monkeypa
     sink = SmtpSink(password="the-right-one").start()
     try:
         SmtpServerFactory(
-            name="provider", port=sink.port, username="mailer", password_env="PROVIDER_PASSWORD"
+            name="provider",
+            port=sink.port,
+            username="mailer",
+            password_env="SMTP_PASSWORD_PROVIDER",
         )
-        processes.env["PROVIDER_PASSWORD"] = "a-wrong-one"
+        processes.env["SMTP_PASSWORD_PROVIDER"] = "a-wrong-one"
         campaign = campaign_with(100, "auth-")
         processes.system(senders=1, concurrency=1)
 

@@ -96,8 +96,8 @@ def test_a_paused_campaign_sends_nothing_more(sink_server, smtp_sink):
 def test_a_refused_login_pauses_the_campaign_with_the_reason(db, monkeypatch):
     sink = SmtpSink(password="right").start()
     try:
-        monkeypatch.setenv("SINK_PASSWORD", "wrong")
-        SmtpServerFactory(port=sink.port, username="mailer", password_env="SINK_PASSWORD")
+        monkeypatch.setenv("SMTP_PASSWORD_SINK", "wrong")
+        SmtpServerFactory(port=sink.port, username="mailer", password_env="SMTP_PASSWORD_SINK")
         campaign = running_campaign(3)
         batch()
     finally:
@@ -113,8 +113,8 @@ def test_a_refused_login_pauses_the_campaign_with_the_reason(db, monkeypatch):
 def test_the_right_password_from_the_environment_logs_in(db, monkeypatch):
     sink = SmtpSink(password="right").start()
     try:
-        monkeypatch.setenv("SINK_PASSWORD", "right")
-        SmtpServerFactory(port=sink.port, username="mailer", password_env="SINK_PASSWORD")
+        monkeypatch.setenv("SMTP_PASSWORD_SINK", "right")
+        SmtpServerFactory(port=sink.port, username="mailer", password_env="SMTP_PASSWORD_SINK")
         running_campaign(2)
         summary = batch()
     finally:

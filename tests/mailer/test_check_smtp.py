@@ -20,8 +20,10 @@ def run(*args: str) -> str:
 def test_a_good_server_passes_every_step(monkeypatch):
     sink = SmtpSink(password="secret").start()
     try:
-        monkeypatch.setenv("CHECK_PASSWORD", "secret")
-        SmtpServerFactory(name="good", port=sink.port, username="u", password_env="CHECK_PASSWORD")
+        monkeypatch.setenv("SMTP_PASSWORD_CHECK", "secret")
+        SmtpServerFactory(
+            name="good", port=sink.port, username="u", password_env="SMTP_PASSWORD_CHECK"
+        )
         output = run("good")
     finally:
         sink.stop()
@@ -33,8 +35,10 @@ def test_a_good_server_passes_every_step(monkeypatch):
 def test_a_wrong_password_fails_at_the_login_step_and_says_what_to_check(monkeypatch):
     sink = SmtpSink(password="secret").start()
     try:
-        monkeypatch.setenv("CHECK_PASSWORD", "wrong")
-        SmtpServerFactory(name="bad", port=sink.port, username="u", password_env="CHECK_PASSWORD")
+        monkeypatch.setenv("SMTP_PASSWORD_CHECK", "wrong")
+        SmtpServerFactory(
+            name="bad", port=sink.port, username="u", password_env="SMTP_PASSWORD_CHECK"
+        )
         out = io.StringIO()
         with pytest.raises(CommandError, match="Failed: bad"):
             call_command("check_smtp", "bad", stdout=out, no_color=True)
