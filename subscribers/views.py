@@ -102,11 +102,27 @@ def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
     return _message(request, "Thank you", f"You are subscribed to {mailing_list.name}.")
 
 
+@require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     try:
         subscriber_id, list_ids = links.read_confirm(token)
     except links.BadLink:
         return _bad_link(request)
+    if request.method == "GET":
+        # A GET only shows the button: mail providers' link scanners open every link.
+        subscriber = get_object_or_404(Subscriber, pk=subscriber_id)
+        lists = MailingList.objects.filter(
+            pk__in=list_ids,
+            subscriptions__subscriber=subscriber,
+            subscriptions__status=Subscription.Status.UNCONFIRMED,
+        ).order_by("name")
+        if not lists:
+            return _message(
+                request, "Already confirmed", "There was nothing left to confirm for this link."
+            )
+        return render(
+            request, "subscribers/confirm.html", {"subscriber": subscriber, "lists": lists}
+        )
     confirmed = subscription_confirm(subscriber_id=subscriber_id, list_ids=list_ids)
     if not confirmed:
         return _message(

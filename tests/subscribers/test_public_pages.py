@@ -60,7 +60,7 @@ def test_a_confirmation_link_confirms_only_what_it_names(client):
     subscriber = SubscriberFactory()
     SubscriptionFactory(subscriber=subscriber, mailing_list=news, status="unconfirmed")
 
-    response = client.get(f"/confirm/{links.confirm_token(subscriber.pk, [news.pk])}/")
+    response = client.post(f"/confirm/{links.confirm_token(subscriber.pk, [news.pk])}/")
     assert b"Subscription confirmed" in response.content
     assert Subscription.objects.get(subscriber=subscriber).status == "confirmed"
 
