@@ -79,7 +79,7 @@ class Stack:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "settings.base",
-            "SECRET_KEY": "bench-" + "x" * 40,
+            "SECRET_KEY": "bench-" + "x" * 50,
             "DATABASE_URL": self.postgres.url("mailer"),
             "REDIS_URL": f"redis://127.0.0.1:{PORTS['redis']}/0",
             "SMTP_URL": f"smtp://127.0.0.1:{PORTS['sink']}",

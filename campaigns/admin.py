@@ -49,6 +49,17 @@ class TemplateAdmin(admin.ModelAdmin):
     list_display = ["name", "updated_at"]
     search_fields = ["name"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Recipients of a sending campaign all get the layout it started with.
+        if obj is not None and obj.campaign_set.filter(status__in=SENDING).exists():
+            return ["name", "html"]
+        return super().get_readonly_fields(request, obj)
+
+
+# A campaign in these states is sending or about to: its content and audience are fixed.
+SENDING = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
+CONTENT_FIELDS = ["subject", "from_email", "lists", "template", "format", "body"]
+
 
 def _run(modeladmin, request, queryset, action, verb: str) -> None:
     done = 0
@@ -62,27 +73,27 @@ def _run(modeladmin, request, queryset, action, verb: str) -> None:
         modeladmin.message_user(request, f"{verb} {done} campaign(s).", messages.SUCCESS)
 
 
-@admin.action(description="Start selected campaigns")
+@admin.action(description="Start selected campaigns", permissions=["change"])
 def start(modeladmin, request, queryset) -> None:
     _run(modeladmin, request, queryset, campaign_start, "Started")
 
 
-@admin.action(description="Pause selected campaigns")
+@admin.action(description="Pause selected campaigns", permissions=["change"])
 def pause(modeladmin, request, queryset) -> None:
     _run(modeladmin, request, queryset, campaign_pause, "Paused")
 
 
-@admin.action(description="Resume selected campaigns")
+@admin.action(description="Resume selected campaigns", permissions=["change"])
 def resume(modeladmin, request, queryset) -> None:
     _run(modeladmin, request, queryset, campaign_resume, "Resumed")
 
 
-@admin.action(description="Cancel selected campaigns")
+@admin.action(description="Cancel selected campaigns", permissions=["change"])
 def cancel(modeladmin, request, queryset) -> None:
     _run(modeladmin, request, queryset, campaign_cancel, "Cancelled")
 
 
-@admin.action(description="Send a test of selected campaigns to me")
+@admin.action(description="Send a test of selected campaigns to me", permissions=["change"])
 def send_test(modeladmin, request, queryset) -> None:
     if not request.user.email:
         modeladmin.message_user(
@@ -153,6 +164,14 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
 
     list_display_links = ["name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status in SENDING:
+            # Every recipient gets what the campaign said when it started: pause it to edit.
+            fields += [f for f in CONTENT_FIELDS if f not in fields]
+        return fields
+
     change_form_template = "admin/campaigns/campaign/change_form.html"
     change_list_template = "admin/campaigns/campaign/change_list.html"
 
@@ -214,22 +233,29 @@ class CampaignAdmin(admin.ModelAdmin):
         campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=campaign_id)
         if not self.has_view_permission(request, campaign):
             raise PermissionDenied
+        may_view_subscribers = request.user.has_perm("subscribers.view_subscriber")
         if request.method == "POST" and self.has_change_permission(request, campaign):
             to = [a for a in request.POST.get("to", "").replace(",", " ").split() if a]
             try:
                 sent_to = campaign_send_test(
                     campaign=campaign,
                     to=to,
-                    as_subscriber=lookup_form(request.POST.get("as_subscriber", "")) or None,
+                    as_subscriber=(
+                        lookup_form(request.POST.get("as_subscriber", "")) or None
+                        if may_view_subscribers
+                        else None
+                    ),
                 )
             except CampaignError as refused:
                 self.message_user(request, str(refused), messages.ERROR)
             else:
                 self.message_user(request, f"Test on its way to {', '.join(sent_to)}.")
             return redirect(request.get_full_path())
-        wanted = lookup_form(request.GET.get("subscriber", ""))
+        # A real subscriber's name and attributes only for those who may view subscribers;
+        # the others see a sample recipient.
+        wanted = lookup_form(request.GET.get("subscriber", "")) if may_view_subscribers else ""
         subscriber = Subscriber.objects.filter(email=wanted).first() if wanted else None
-        if subscriber is None and not wanted:
+        if subscriber is None and not wanted and may_view_subscribers:
             subscriber = Subscriber.objects.filter(mailing_lists__campaigns=campaign).first()
         problem = ""
         subject = text = ""

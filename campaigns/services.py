@@ -76,7 +76,9 @@ def campaign_pause(*, campaign: Campaign, reason: str = USER_PAUSE) -> Campaign:
 
 
 def campaign_resume(*, campaign: Campaign) -> Campaign:
-    """Continue where it stopped; it waits for a running slot like any due campaign."""
+    """Continue where it stopped; it waits for a running slot like any due campaign. What was
+    edited while it was paused is checked again first, as at the start."""
+    campaign_check_content(campaign=campaign)
     with transaction.atomic():
         campaign = _set_status(campaign, Campaign.Status.SCHEDULED)
         _notify_dispatcher()

@@ -8,7 +8,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from campaigns import tracking
 from campaigns.models import Campaign, TrackedLink
-from campaigns.rendering import TemplateError
+from campaigns.rendering import TemplateError, sanitise
 from mailer.compose import CampaignComposer
 from subscribers import links
 from subscribers.models import Subscriber
@@ -25,6 +25,13 @@ def render_for(campaign: Campaign, subscriber: Subscriber | None) -> tuple[str, 
     )
     rendered = composer.content.render(context)
     return rendered.subject, rendered.text, rendered.html
+
+
+VIEW_POLICY = (
+    "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
+    "script-src 'none'; img-src * data:; style-src 'unsafe-inline'; form-action 'none'; "
+    "frame-src 'none'; base-uri 'none'"
+)
 
 
 @xframe_options_sameorigin
@@ -46,7 +53,11 @@ def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
             f"<!doctype html><title>{escape(subject)}</title>"
             f"<pre style='white-space:pre-wrap;font:15px/1.5 sans-serif'>{escape(text)}</pre>"
         )
-    response = HttpResponse(html)
+    # Anyone who may edit a campaign or a layout writes this HTML, and the page is served on
+    # the admin's origin: it goes out sanitised, as the admin's preview shows it, and the
+    # browser is told to run nothing in it (a sandbox without scripts, forms or frames).
+    response = HttpResponse(sanitise(html))
+    response["Content-Security-Policy"] = VIEW_POLICY
     response["X-Robots-Tag"] = "noindex"
     return response
 

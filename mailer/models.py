@@ -1,46 +1,15 @@
 from __future__ import annotations
 
-import ipaddress
-import os
-import re
 from typing import Self
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from campaigns.models import RATE_MIN
+from mailer import credentials
 from subscribers.addresses import normalise_domain
-
-# The only environment variables a server's password may come from: anything else (SECRET_KEY,
-# DATABASE_URL) would be sent to whatever host the server names.
-PASSWORD_ENV_PREFIX = "SMTP_PASSWORD_"  # noqa: S105 (a name, not a password)
-_PASSWORD_ENV = re.compile(rf"{PASSWORD_ENV_PREFIX}[A-Z0-9_]+")
-PASSWORD_ENV_RULE = RegexValidator(
-    rf"^{_PASSWORD_ENV.pattern}\Z",
-    f"The password variable must be named {PASSWORD_ENV_PREFIX}<NAME> in capitals, e.g. "
-    f"{PASSWORD_ENV_PREFIX}PROVIDER_A: only such variables are ever sent to an SMTP server.",
-)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether the host is this machine (a password may travel unencrypted only to it)."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost" or host.endswith(".localhost")
-
-
-def plain_login_problem(*, name: str, host: str, security: str, username: str) -> str | None:
-    """Why the server may not log in, or None: a password never crosses the network unencrypted."""
-    if username and security == SmtpServer.Security.NONE and not is_loopback(host):
-        return (
-            f"SMTP server {name} would send its password over an unencrypted connection to "
-            f"{host}: set security to STARTTLS or TLS (only a server on this machine, "
-            "127.0.0.1 or localhost, may log in without TLS)."
-        )
-    return None
 
 
 class SmtpServer(models.Model):
@@ -60,7 +29,7 @@ class SmtpServer(models.Model):
         "password variable",
         max_length=100,
         blank=True,
-        validators=[PASSWORD_ENV_RULE],
+        validators=[credentials.PASSWORD_ENV_RULE],
         help_text="Name of the environment variable that holds the password (secrets are "
         "never stored in the database); it must start with SMTP_PASSWORD_, e.g. "
         "SMTP_PASSWORD_PROVIDER_A.",
@@ -95,7 +64,7 @@ class SmtpServer(models.Model):
         return f"{self.name} ({self.host}:{self.port})"
 
     def clean(self) -> None:
-        problem = plain_login_problem(
+        problem = credentials.plain_login_problem(
             name=self.name, host=self.host, security=self.security, username=self.username
         )
         if problem:
@@ -104,9 +73,7 @@ class SmtpServer(models.Model):
     def password(self) -> str:
         """The password, read from the environment only through a variable of the allowed
         form (checked here again: a row may have been written around the form)."""
-        if not self.password_env or not _PASSWORD_ENV.fullmatch(self.password_env):
-            return ""
-        return os.environ.get(self.password_env, "")
+        return credentials.password_from(self.password_env)
 
 
 # A batch is one worker slot's turn of sending, cut off after this many seconds (mailer.batch).

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import structlog
 from django.conf import settings
 
-from mailer.models import SmtpServer, plain_login_problem
+from mailer.credentials import plain_login_problem
+from mailer.models import SmtpServer
 
 log = structlog.get_logger(__name__)
 

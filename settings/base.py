@@ -16,15 +16,20 @@ from settings.environment import (
     read_int,
     read_list,
     read_redis_url,
+    read_secret,
     read_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = read_str(
-    "SECRET_KEY", "Signs sessions and the links in emails; a long random string, kept secret."
-)
 DEBUG = read_bool("DEBUG", "Django debug pages; never true in production.", default=False)
+_KEY_HELP = "Signs sessions and the links in emails; a long random string, kept secret."
+# A development machine may run with the example key; anything else needs a real one.
+SECRET_KEY = (
+    read_str("SECRET_KEY", _KEY_HELP)
+    if DEBUG
+    else read_secret("SECRET_KEY", _KEY_HELP, min_length=50)
+)
 ALLOWED_HOSTS = read_list(
     "ALLOWED_HOSTS", "Host names the web app answers to, comma-separated.", default="localhost"
 )
@@ -256,7 +261,7 @@ DEFAULT_FROM_EMAIL = read_str(
 FLOWER_BASIC_AUTH = read_str(
     "FLOWER_BASIC_AUTH", "Flower's login as user:password (required by Flower).", default=""
 )
-METRICS_TOKEN = read_str(
+METRICS_TOKEN = read_secret(
     "METRICS_TOKEN",
     "Bearer token for /metrics and /admin/status.json (Prometheus, scripts); empty: only "
     "logged-in staff may read them.",
@@ -267,7 +272,7 @@ METRICS_TOKEN = read_str(
 
 # Providers' tracking webhooks, through django-anymail: /webhooks/anymail/<provider>/tracking/
 ANYMAIL = {
-    "WEBHOOK_SECRET": read_str(
+    "WEBHOOK_SECRET": read_secret(
         "ANYMAIL_WEBHOOK_SECRET",
         "user:password that bounce webhooks from providers (SES, SendGrid, Postmark, …) send "
         "as HTTP basic auth; empty turns those webhooks off.",
@@ -282,7 +287,7 @@ ANYMAIL = {
     # in anymail, it only follows requests that carry the webhook secret.
     "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS": True,
 }
-BOUNCE_WEBHOOK_TOKEN = read_str(
+BOUNCE_WEBHOOK_TOKEN = read_secret(
     "BOUNCE_WEBHOOK_TOKEN",
     "Bearer token for the generic bounce endpoint /webhooks/bounces/; empty turns it off.",
     default="",

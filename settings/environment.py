@@ -38,6 +38,31 @@ def read_str(name: str, description: str, default: str | None = None) -> str:
     return env.str(name, default=default)
 
 
+# What .env.example holds where a secret goes: a deployment that kept it is not protected.
+PLACEHOLDER = "change-me"
+_HOW_TO_MAKE_ONE = (
+    "python -c 'import secrets; print(secrets.token_urlsafe(50))' prints a random one"
+)
+
+
+def read_secret(
+    name: str, description: str, *, default: str | None = None, min_length: int = 0
+) -> str:
+    """A secret: never the placeholder of .env.example, and at least `min_length` long."""
+    value = read_str(name, description, default)
+    if value and PLACEHOLDER in value.lower():
+        raise ImproperlyConfigured(
+            f"{name} is still the placeholder of .env.example; set it to a long random "
+            f"value ({_HOW_TO_MAKE_ONE})."
+        )
+    if value and len(value) < min_length:
+        raise ImproperlyConfigured(
+            f"{name} is {len(value)} characters long; use at least {min_length} random "
+            f"characters ({_HOW_TO_MAKE_ONE})."
+        )
+    return value
+
+
 def read_bool(name: str, description: str, default: bool) -> bool:
     _declare(name, description)
     raw = env.str(name, default=str(default)).strip().lower()
@@ -110,4 +135,9 @@ def read_basic_auth(name: str, description: str) -> str:
     user, _, password = raw.partition(":")
     if not user or not password:
         raise _fail(name, "***", "user:password, both non-empty")
+    if PLACEHOLDER in password.lower():
+        raise ImproperlyConfigured(
+            f"{name}'s password is still the placeholder of .env.example; set a long random "
+            f"one ({_HOW_TO_MAKE_ONE})."
+        )
     return raw

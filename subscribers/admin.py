@@ -22,18 +22,20 @@ def _csv_download(rows, name: str) -> StreamingHttpResponse:
     return response
 
 
-@admin.action(description="Export as CSV (all matching the filter with “select all”)")
+@admin.action(
+    description="Export as CSV (all matching the filter with “select all”)", permissions=["view"]
+)
 def export_csv(modeladmin, request, queryset) -> StreamingHttpResponse:
     return _csv_download(subscribers_export_csv(subscribers=queryset), "subscribers")
 
 
-@admin.action(description="Blocklist: never mail them again")
+@admin.action(description="Blocklist: never mail them again", permissions=["change"])
 def blocklist(modeladmin, request, queryset) -> None:
     count = subscriber_blocklist(subscribers=queryset)
     modeladmin.message_user(request, f"Blocklisted {count} subscriber(s).", messages.SUCCESS)
 
 
-@admin.action(description="Export their data as JSON (GDPR access)")
+@admin.action(description="Export their data as JSON (GDPR access)", permissions=["view"])
 def export_data(modeladmin, request, queryset) -> HttpResponse:
     data = [subscriber_export(subscriber=s) for s in queryset[:1000]]
     response = HttpResponse(
@@ -43,7 +45,10 @@ def export_data(modeladmin, request, queryset) -> HttpResponse:
     return response
 
 
-@admin.action(description="Erase them and their data (GDPR erasure, cannot be undone)")
+@admin.action(
+    description="Erase them and their data (GDPR erasure, cannot be undone)",
+    permissions=["delete"],
+)
 def erase(modeladmin, request, queryset) -> None:
     count = 0
     for subscriber in queryset:
@@ -87,6 +92,13 @@ class SubscriberAdmin(admin.ModelAdmin):
             f"{counts.get('complaint', 0)} complaints"
         )
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        # The preferences page can erase the subscriber: only those who may delete see it.
+        if not self.has_delete_permission(request, obj):
+            fields = [f for f in fields if f != "preferences_link"]
+        return fields
+
     @admin.display(description="preferences page")
     def preferences_link(self, obj: Subscriber) -> str:
         if obj.pk is None:
@@ -103,7 +115,7 @@ class MailingListAdmin(admin.ModelAdmin):
     readonly_fields = ["subscribe_form"]
     actions = ["export_members"]
 
-    @admin.action(description="Export the list's subscribers as CSV")
+    @admin.action(description="Export the list's subscribers as CSV", permissions=["view"])
     def export_members(self, request, queryset) -> StreamingHttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, "Choose one list to export.", messages.ERROR)

@@ -18,7 +18,7 @@ from subscribers.signals import subscriber_data_requested
 EXPORT_ONLY = ("status", "subscription", "created_at")
 
 
-class _Echo:
+class Echo:
     """A file-like object whose write returns what it was given (for streaming CSV)."""
 
     def write(self, value: str) -> str:
@@ -40,7 +40,7 @@ def subscribers_export_csv(
             params,
         )
         keys = [row[0] for row in cursor.fetchall()]
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     list_column = ["subscription"] if mailing_list is not None else []
     yield writer.writerow(["email", "name", "status", *list_column, "created_at", *keys])
     rows = subscribers.order_by("pk")
@@ -52,7 +52,9 @@ def subscribers_export_csv(
         email, name, status, created_at, attributes = values[:5]
         extra = [values[5]] if mailing_list is not None else []
         cells = [cell(attributes.get(k)) for k in keys] if attributes else [""] * len(keys)
-        yield writer.writerow([email, cell(name), status, *extra, created_at.isoformat(), *cells])
+        yield writer.writerow(
+            [cell(email), cell(name), status, *extra, created_at.isoformat(), *cells]
+        )
 
 
 # Spreadsheets run a cell that starts with one of these as a formula ("=cmd|' /C calc'!A0"):

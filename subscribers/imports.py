@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from subscribers.addresses import EmailNotValidError, normalise_email
-from subscribers.exports import EXPORT_ONLY, uncell
+from subscribers.exports import EXPORT_ONLY, Echo, cell, uncell
 from subscribers.models import MAX_NAME, MailingList, SubscriberImport, Subscription
 
 # Rows per INSERT statement: large enough that the database does the work in bulk, small
@@ -54,9 +54,11 @@ class ImportReport:
 
     def error_report_csv(self) -> Iterator[str]:
         """The skipped lines as CSV (line, reason), for download."""
+        writer = csv.writer(Echo(), quoting=csv.QUOTE_NONNUMERIC)
         yield "line,reason\r\n"
         for line, reason in self.skipped:
-            yield f'{line},"{reason.replace(chr(34), chr(34) * 2)}"\r\n'
+            # A reason quotes the line's text, which may read as a formula in a spreadsheet.
+            yield writer.writerow([line, cell(reason)])
 
 
 def _decoded_lines(stream: BinaryIO, bad_lines: set[int], report: ImportReport) -> Iterator[str]:
@@ -232,7 +234,7 @@ def subscribers_import_csv(
         if len(values) != len(header):
             skip(line, last, f"{len(values)} columns where the header has {len(header)}")
             continue
-        raw_email = values[email_at]
+        raw_email = uncell(values[email_at])
         try:
             email = normalise_email(raw_email)
         except EmailNotValidError as error:
