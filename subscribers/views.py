@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from settings import queues
-from subscribers import links
+from subscribers import forms_limits, links
 from subscribers.exports import subscriber_export
 from subscribers.models import MailingList, Subscriber, Subscription
 from subscribers.services import (
@@ -71,6 +71,19 @@ def _subscriber(
     return subscriber, data, None
 
 
+def _too_many(request: HttpRequest, wait: int) -> HttpResponse:
+    minutes = max(round(wait / 60), 1)
+    response = _message(
+        request,
+        "Please wait",
+        f"This form was sent too often; try again in about {minutes} minute"
+        f"{'s' if minutes != 1 else ''}.",
+        status=429,
+    )
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @csrf_exempt  # the form is meant to be embedded in other sites; opt-in protects the list
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
@@ -78,10 +91,14 @@ def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
     context = {"list": mailing_list, "email": "", "name": "", "error": ""}
     if request.method == "GET":
         return render(request, "subscribers/subscribe.html", context)
+    if wait := forms_limits.wait_for_client(request.META.get("REMOTE_ADDR", "")):
+        return _too_many(request, wait)
     if request.POST.get("website"):  # a field people never see; bots fill it in
         return _message(request, "Thank you", "Please check your inbox.")
     email = request.POST.get("email", "")
     name = request.POST.get("name", "")
+    if email.strip() and (wait := forms_limits.wait_for_address(email)):
+        return _too_many(request, wait)
     try:
         subscriber, pending = subscriber_subscribe(email=email, name=name, lists=[mailing_list])
     except SubscriptionError as error:
