@@ -76,7 +76,9 @@ def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
     data = build_message(
         headers=[
             ("From", sender),
-            ("To", encode_address(subscriber.name, subscriber.email)),
+            # Whoever filled in the form typed the name: it stays out of this message, which
+            # goes to an address that may not be theirs.
+            ("To", encode_address("", subscriber.email)),
             ("Subject", f"Please confirm your subscription to {names}"),
             ("Date", formatdate(localtime=False)),
             ("Message-ID", f"<optin.{uuid.uuid4().hex}@{domain}>"),

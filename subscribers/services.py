@@ -6,6 +6,7 @@ they learn from subscribers.signals; this app imports nothing of theirs.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -35,6 +36,10 @@ def subscriber_subscribe(
         raise SubscriptionError(f"{email!r} is not a valid email address: {error}") from error
     if "\r" in name or "\n" in name:
         raise SubscriptionError("A name cannot contain line breaks.")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise SubscriptionError(
+            "A name cannot contain control characters (such as tabs or NUL); type it again."
+        )
     subscriber, _ = Subscriber.objects.get_or_create(
         email=address, defaults={"name": name.strip()[:MAX_NAME]}
     )
