@@ -110,11 +110,14 @@ def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
             subscriber_id=subscriber.pk,
             list_ids=[m.pk for m in pending],
         )
+    # One answer whatever the address was (new, subscribed already, blocklisted): the page
+    # must not tell strangers who is on a list.
+    if mailing_list.opt_in == MailingList.OptIn.DOUBLE:
         return _message(
             request,
             "Almost done",
-            f"We sent a message to {subscriber.email}. Follow the link in it to confirm your "
-            f"subscription to {mailing_list.name}.",
+            f"If {subscriber.email} can join {mailing_list.name}, a message is on its way to "
+            "it. Follow the link in it to confirm your subscription.",
         )
     return _message(request, "Thank you", f"You are subscribed to {mailing_list.name}.")
 

@@ -59,17 +59,21 @@ def test_a_bad_value_fails_at_start_naming_the_variable(overrides, message):
     assert message in result.stderr
 
 
-def test_flower_refuses_to_start_without_credentials():
-    env = {**os.environ, **GOOD, "FLOWER_BASIC_AUTH": "admin"}
-    result = subprocess.run(
+def load_flower_config(basic_auth: str) -> subprocess.CompletedProcess:
+    """Flower's configuration read as Flower reads it, with this login."""
+    return subprocess.run(
         # Flower executes its --conf file in a process whose path starts at the project.
         [sys.executable, "-c", "import runpy; runpy.run_path('settings/flowerconfig.py')"],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, **GOOD, "FLOWER_BASIC_AUTH": basic_auth},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_flower_refuses_to_start_without_credentials():
+    result = load_flower_config("admin")
     assert result.returncode != 0
     assert "FLOWER_BASIC_AUTH" in result.stderr and "user:password" in result.stderr
 

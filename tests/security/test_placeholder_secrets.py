@@ -3,15 +3,11 @@ start-up naming the variable, and the first admin cannot be created with a guess
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from tests.project.test_environment import GOOD, ROOT, load_settings
+from tests.project.test_environment import load_flower_config, load_settings
 
 
 @pytest.mark.parametrize(
@@ -38,15 +34,7 @@ def test_in_debug_the_example_secret_key_is_tolerated():
 
 
 def test_flower_refuses_the_example_login():
-    env = {**os.environ, **GOOD, "FLOWER_BASIC_AUTH": "admin:change-me"}
-    result = subprocess.run(
-        [sys.executable, "-c", "import runpy; runpy.run_path('settings/flowerconfig.py')"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = load_flower_config("admin:change-me")
 
     assert result.returncode != 0
     assert "FLOWER_BASIC_AUTH" in result.stderr and "placeholder" in result.stderr

@@ -7,7 +7,7 @@ import pytest
 
 from mailer.transactional import send_optin_confirmation
 from subscribers.models import MailingList, Subscriber
-from tests.factories import MailingListFactory
+from tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +43,20 @@ def test_control_characters_are_refused_with_a_reason(client, field, value):
 
     assert response.status_code == 400
     assert not Subscriber.objects.exists()
+
+
+@pytest.mark.parametrize("opt_in", [MailingList.OptIn.DOUBLE, MailingList.OptIn.SINGLE])
+def test_the_form_answers_alike_for_new_known_and_blocklisted_addresses(client, opt_in):
+    news = MailingListFactory(name="News", is_public=True, opt_in=opt_in)
+    known = SubscriberFactory(email="known@example.com")
+    SubscriptionFactory(subscriber=known, mailing_list=news, status="confirmed")
+    SubscriberFactory(email="blocked@example.com", status=Subscriber.Status.BLOCKLISTED)
+
+    pages = {
+        who: client.post(f"/subscribe/{news.pk}/", {"email": f"{who}@example.com"})
+        .content.decode()
+        .replace(f"{who}@example.com", "ADDRESS")
+        for who in ("new", "known", "blocked")
+    }
+
+    assert pages["new"] == pages["known"] == pages["blocked"]
