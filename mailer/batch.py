@@ -20,7 +20,7 @@ from django.db import DatabaseError
 from redis.exceptions import RedisError
 from structlog.contextvars import bound_contextvars
 
-from campaigns.models import Campaign, CampaignTransitionError
+from campaigns.models import Campaign
 from mailer import counters, events, heartbeats, leases, scheduler, throttle
 from mailer.journal import Journal
 from mailer.ledger import Claimed, Result, claim, give_back, record
@@ -52,10 +52,9 @@ def pause_campaign(campaign_id: int, reason: str) -> None:
     campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).first()
     if campaign is None:
         return
-    try:
-        if not campaign.change_status(Campaign.Status.PAUSED, reason=reason):
-            return  # somebody paused or cancelled it meanwhile
-    except CampaignTransitionError:
+    # Running may always become paused; the update changes nothing if somebody paused or
+    # cancelled it meanwhile.
+    if not campaign.change_status(Campaign.Status.PAUSED, reason=reason):
         return
     log.info("campaign paused", campaign_id=campaign.pk, reason=reason)
     events.warn("campaign paused", reason, campaign_id=campaign_id)
@@ -296,22 +295,19 @@ class Batch:
         finally:
             record(campaign_id=campaign_id, batch_id=self.batch_id, results=results)
             self.unrecorded = False
-            counters.note_sent(
-                campaign_id, sum(1 for r in results if r.status == Delivery.Status.SENT)
-            )
+            sent = sum(1 for r in results if r.status == Delivery.Status.SENT)
+            counters.note_sent(campaign_id, sent)
             counters.note_server_replies(
                 sender.server.key,
-                sent=sum(1 for r in results if r.status == Delivery.Status.SENT),
+                sent=sent,
                 errors=[
                     r.reply
                     for r in results
                     if r.status != Delivery.Status.SENT and not r.reply.startswith(NOT_SENT)
                 ],
             )
-        sent = 0
         for r in results:
             self.counts[{"sent": "sent", "failed": "failed", "pending": "retry"}[r.status]] += 1
-            sent += r.status == Delivery.Status.SENT
         if sent:
             self.per_campaign[campaign_id] = self.per_campaign.get(campaign_id, 0) + sent
             get_redis().delete(key("server-failures", campaign_id))
