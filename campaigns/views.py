@@ -37,7 +37,7 @@ VIEW_POLICY = (
 @xframe_options_sameorigin
 def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        data = links.read(token)
+        data = links.read(token, links.Purpose.VIEW)
     except links.BadLink as error:
         raise Http404("This link does not work; open it again from the email.") from error
     campaign = Campaign.objects.select_related("template").filter(pk=data.campaign_id).first()
@@ -72,7 +72,7 @@ PIXEL = (
 def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     """The open-tracking image: recorded (one Redis write) when the signature holds."""
     try:
-        data = links.read(token)
+        data = links.read(token, links.Purpose.TRACK)
     except links.BadLink:
         data = None
     if data is not None and data.campaign_id:
@@ -85,7 +85,7 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
 def click(request: HttpRequest, token: str, link_id: int) -> HttpResponse:
     """The click redirect: only to a link of the campaign the signed token names."""
     try:
-        data = links.read(token)
+        data = links.read(token, links.Purpose.TRACK)
     except links.BadLink as error:
         raise Http404("This link does not work; open it again from the email.") from error
     url = _link_url(data.campaign_id, link_id)

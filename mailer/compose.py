@@ -58,7 +58,7 @@ class CampaignComposer:
         return {
             "subscriber": {"email": email, "name": name, "attributes": attributes},
             "campaign": self.context_campaign,
-            **links.urls(links.token(subscriber_id, self.campaign.pk)),
+            **links.urls(subscriber_id, self.campaign.pk),
         }
 
     def message(

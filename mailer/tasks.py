@@ -70,3 +70,14 @@ def send_transactional(
 def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
     """The confirmation message of a double opt-in subscription (transactional queue)."""
     return transactional.send_optin_confirmation(subscriber_id=subscriber_id, list_ids=list_ids)
+
+
+@shared_task(
+    name=queues.SEND_SUBSCRIBER_NOTICE,
+    ignore_result=True,
+    max_retries=8,
+    **RETRY_WHILE_SERVER_UNAVAILABLE,
+)
+def send_subscriber_notice(*, subscriber_id: int, kind: str) -> str:
+    """A subscriber's data or preferences link, to their own address (transactional queue)."""
+    return transactional.send_subscriber_notice(subscriber_id=subscriber_id, kind=kind)

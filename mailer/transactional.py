@@ -1,10 +1,14 @@
 """One-off messages that must not wait behind bulk sending: campaign test sends and opt-in
 confirmations. They run on the `transactional` queue, which bulk workers never consume, and
-go out without the bulk rate limits or the ledger."""
+go out without the bulk rate limits or the ledger. Also what a subscriber's own links ask
+for: their data, or a link to their preferences, always to their own address."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import formatdate, parseaddr
 
 import structlog
@@ -17,6 +21,7 @@ from mailer.compose import CampaignComposer
 from mailer.message import build_message, encode_address, format_sender
 from mailer.smtp import Outcome, ServerUnavailable, choose_server, pool
 from subscribers import links
+from subscribers.exports import subscriber_export
 from subscribers.models import MailingList, Subscriber
 
 log = structlog.get_logger(__name__)
@@ -59,6 +64,17 @@ def send_campaign_test(
     return replies
 
 
+def _send_to(address: str, data: bytes, envelope_from: str, what: str) -> str:
+    connection = pool.acquire(choose_server(None))
+    try:
+        result = connection.send(envelope_from, address, data)
+    finally:
+        pool.release(connection)
+    if result.outcome == Outcome.TEMPORARY:
+        raise ServerUnavailable(f"the server deferred the {what}: {result.reply}")
+    return result.reply
+
+
 def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
     """The "please confirm" message of a double opt-in subscription; returns the reply."""
     subscriber = Subscriber.objects.get(pk=subscriber_id)
@@ -87,17 +103,41 @@ def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
         html=html,
         boundary=f"=_{uuid.uuid4().hex}",
     )
-    connection = pool.acquire(choose_server(None))
-    try:
-        result = connection.send(envelope_from, subscriber.email, data)
-    finally:
-        pool.release(connection)
-    if result.outcome == Outcome.TEMPORARY:
-        raise ServerUnavailable(f"the server deferred the confirmation: {result.reply}")
-    log.info(
-        "opt-in confirmation sent",
-        subscriber_id=subscriber.pk,
-        lists=list_ids,
-        reply=result.reply,
-    )
-    return result.reply
+    reply = _send_to(subscriber.email, data, envelope_from, "confirmation")
+    log.info("opt-in confirmation sent", subscriber_id=subscriber.pk, lists=list_ids, reply=reply)
+    return reply
+
+
+NOTICES = {
+    "export": "Your data",
+    "preferences_link": "Your preferences",
+}
+
+
+def send_subscriber_notice(*, subscriber_id: int, kind: str) -> str:
+    """A message a subscriber's own links asked for, sent to their own address: everything
+    stored about them (a JSON attachment), or a link to their preferences page."""
+    if kind not in NOTICES:
+        raise ValueError(f"unknown subscriber notice {kind!r}")
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None:
+        return "erased since it was asked for"
+    sender = format_sender(settings.DEFAULT_FROM_EMAIL)
+    envelope_from = parseaddr(sender)[1]
+    domain = envelope_from.rpartition("@")[2] or "localhost"
+    message = EmailMessage(policy=SMTP)
+    message["From"] = sender
+    message["To"] = subscriber.email
+    message["Subject"] = NOTICES[kind]
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = f"<notice.{uuid.uuid4().hex}@{domain}>"
+    context = {"subscriber": subscriber, "preferences_url": links.preferences_url(subscriber.pk)}
+    message.set_content(render_to_string(f"subscribers/email/{kind}.txt", context))
+    if kind == "export":
+        export = json.dumps(subscriber_export(subscriber=subscriber), indent=2)
+        message.add_attachment(
+            export.encode(), maintype="application", subtype="json", filename="my-data.json"
+        )
+    reply = _send_to(subscriber.email, message.as_bytes(), envelope_from, kind)
+    log.info("subscriber notice sent", subscriber_id=subscriber.pk, kind=kind, reply=reply)
+    return reply

@@ -18,6 +18,7 @@ DISPATCH_TICK = "mailer.tasks.dispatch_tick"
 SEND_BATCH = "mailer.tasks.send_batch"
 SEND_TRANSACTIONAL = "mailer.tasks.send_transactional"
 SEND_OPTIN_CONFIRMATION = "mailer.tasks.send_optin_confirmation"
+SEND_SUBSCRIBER_NOTICE = "mailer.tasks.send_subscriber_notice"
 RUN_IMPORT = "subscribers.tasks.run_import"
 FLUSH_TRACKING = "campaigns.tasks.flush_tracking"
 
@@ -27,6 +28,7 @@ ROUTES: dict[str, str] = {
     SEND_BATCH: "send",
     SEND_TRANSACTIONAL: "transactional",
     SEND_OPTIN_CONFIRMATION: "transactional",
+    SEND_SUBSCRIBER_NOTICE: "transactional",
     "subscribers.tasks.*": "default",
     "campaigns.tasks.*": "default",
 }

@@ -21,6 +21,11 @@ urlpatterns = [
     path("subscribe/<int:list_id>/", subscriber_views.subscribe, name="subscribe"),
     path("confirm/<str:token>/", subscriber_views.confirm, name="confirm"),
     path("u/<str:token>/", subscriber_views.unsubscribe, name="unsubscribe"),
+    path(
+        "u/<str:token>/preferences/",
+        subscriber_views.send_preferences_link,
+        name="send-preferences-link",
+    ),
     path("p/<str:token>/", subscriber_views.preferences, name="preferences"),
     path("p/<str:token>/export/", subscriber_views.preferences_export, name="preferences-export"),
     path("p/<str:token>/erase/", subscriber_views.preferences_erase, name="preferences-erase"),

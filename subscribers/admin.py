@@ -103,7 +103,7 @@ class SubscriberAdmin(admin.ModelAdmin):
     def preferences_link(self, obj: Subscriber) -> str:
         if obj.pk is None:
             return "-"
-        url = links.urls(links.token(obj.pk, None))["preferences_url"]
+        url = links.preferences_url(obj.pk)
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
 
 

@@ -14,6 +14,8 @@ from subscribers.addresses import lookup_form
 # (posts allowed, per this many seconds): a person retrying a typo stays well within these.
 PER_CLIENT = (10, 600)
 PER_ADDRESS = (3, 3600)
+# Messages a subscriber's links can have sent to them (their data, a preferences link).
+PER_SUBSCRIBER_NOTICE = (3, 3600)
 
 
 def _wait(kind: str, ident: str, limit: tuple[int, int]) -> int:
@@ -36,3 +38,7 @@ def wait_for_address(email: str) -> int:
     # Keys carry a digest, not the address: Redis holds no list of who was signed up.
     digest = hashlib.sha256(lookup_form(email).encode()).hexdigest()[:32]
     return _wait("address", digest, PER_ADDRESS)
+
+
+def wait_for_notice(subscriber_id: int) -> int:
+    return _wait("notice", str(subscriber_id), PER_SUBSCRIBER_NOTICE)

@@ -1,17 +1,18 @@
 """Public pages for subscribers: subscribe, confirm, unsubscribe (with RFC 8058 one-click),
-preferences, and the GDPR export and erasure. Links are signed (subscribers.links); none of
-these pages needs a login."""
+preferences, and the GDPR export and erasure. Links are signed for one purpose each
+(subscribers.links); none of these pages needs a login. Nothing about a subscriber beyond
+their address and lists is ever shown to whoever holds a link: their data, and a link to
+their preferences, are mailed to their own address."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from settings import queues
 from subscribers import forms_limits, links
-from subscribers.exports import subscriber_export
 from subscribers.models import MailingList, Subscriber, Subscription
 from subscribers.services import (
     SubscriptionError,
@@ -56,11 +57,17 @@ def _gone(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _old_link(request: HttpRequest, token: str) -> HttpResponse:
+    return render(request, "subscribers/old_link.html", {"token": token}, status=403)
+
+
 def _subscriber(
-    request: HttpRequest, token: str
+    request: HttpRequest, token: str, purpose: links.Purpose
 ) -> tuple[Subscriber | None, links.LinkData | None, HttpResponse | None]:
     try:
-        data = links.read(token)
+        data = links.read(token, purpose)
+    except links.OldLink:
+        return None, None, _old_link(request, token)
     except links.BadLink:
         return None, None, _bad_link(request)
     if not data.subscriber_id:
@@ -155,7 +162,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
 @csrf_exempt  # RFC 8058: mail clients POST here without cookies; the signed link is the key
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber, data, problem = _subscriber(request, token)
+    subscriber, data, problem = _subscriber(request, token, links.Purpose.UNSUBSCRIBE)
     if problem is not None:
         if request.method == "POST" and data is not None and not data.subscriber_id:
             return HttpResponse("test message: nothing to do\n", content_type="text/plain")
@@ -188,7 +195,7 @@ def _campaign_lists(campaign_id: int) -> list[MailingList]:
 
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber, _, problem = _subscriber(request, token)
+    subscriber, _, problem = _subscriber(request, token, links.Purpose.PREFERENCES)
     if problem is not None:
         return problem
     assert subscriber is not None
@@ -217,21 +224,43 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+def _send_notice(request: HttpRequest, subscriber: Subscriber, kind: str) -> HttpResponse:
+    if wait := forms_limits.wait_for_notice(subscriber.pk):
+        return _too_many(request, wait)
+    queues.enqueue_on_commit(queues.SEND_SUBSCRIBER_NOTICE, subscriber_id=subscriber.pk, kind=kind)
+    what = "your data" if kind == "export" else "a link to your preferences"
+    return _message(
+        request,
+        "Check your inbox",
+        f"A message with {what} is on its way to {subscriber.email}.",
+    )
+
+
+@require_POST
 def preferences_export(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber, _, problem = _subscriber(request, token)
+    """Everything stored about the subscriber, mailed to their own address: whoever holds
+    the link (it may have been forwarded) never sees it."""
+    subscriber, _, problem = _subscriber(request, token, links.Purpose.PREFERENCES)
     if problem is not None:
         return problem
     assert subscriber is not None
-    response = JsonResponse(
-        subscriber_export(subscriber=subscriber), json_dumps_params={"indent": 2}
-    )
-    response["Content-Disposition"] = 'attachment; filename="my-data.json"'
-    return response
+    return _send_notice(request, subscriber, "export")
+
+
+@require_POST
+def send_preferences_link(request: HttpRequest, token: str) -> HttpResponse:
+    """A link to the preferences page, mailed to the subscriber's own address, asked for
+    from the unsubscribe page (whose link does not open the preferences)."""
+    subscriber, _, problem = _subscriber(request, token, links.Purpose.UNSUBSCRIBE)
+    if problem is not None:
+        return problem
+    assert subscriber is not None
+    return _send_notice(request, subscriber, "preferences_link")
 
 
 @require_POST
 def preferences_erase(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber, _, problem = _subscriber(request, token)
+    subscriber, _, problem = _subscriber(request, token, links.Purpose.PREFERENCES)
     if problem is not None:
         return problem
     assert subscriber is not None

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from mailer.smtp import pool
+from settings import queues
+from settings.celery import app
 from settings.redis import get_redis
 from tests.factories import SmtpServerFactory
 from tests.smtp_sink import SmtpSink
@@ -57,3 +60,31 @@ def smtp_sink() -> Iterator[SmtpSink]:
 def sink_server(smtp_sink, db):
     """An SMTP server row pointing at the test sink, so every send goes there."""
     return SmtpServerFactory(port=smtp_sink.port)
+
+
+class Queued:
+    """The tasks a request asked for, held instead of sent to the broker, and run here, in
+    this process, when the test says so (the task's own code, against the real servers)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def add(self, task: str, **kwargs) -> None:
+        self.calls.append((task, kwargs))
+
+    def run(self) -> list[str]:
+        names = []
+        while self.calls:
+            task, kwargs = self.calls.pop(0)
+            importlib.import_module(task.rpartition(".")[0])  # registers the task
+            app.tasks[task](**kwargs)
+            names.append(task)
+        return names
+
+
+@pytest.fixture
+def queued(monkeypatch) -> Queued:
+    held = Queued()
+    monkeypatch.setattr(queues, "enqueue_on_commit", held.add)
+    monkeypatch.setattr(queues, "enqueue", held.add)
+    return held

@@ -38,7 +38,7 @@ def tracking(stack: Stack, seconds: float = 10, clients: int = 16, web_workers: 
         subscribers = [r[0] for r in conn.execute("SELECT id FROM subscribers_subscriber")]
     paths = []
     for n, subscriber in enumerate(subscribers):
-        token = links.token(subscriber, campaign)
+        token = links.token(links.Purpose.TRACK, subscriber, campaign)
         paths.append(f"/o/{token}/" if n % 2 else f"/c/{token}/{link}/")
 
     port = 8711

@@ -143,7 +143,9 @@ def test_messages_carry_one_click_unsubscribe_list_id_and_a_stable_message_id(se
     assert message["List-Id"] == f"Weekly <list-{mailing_list.pk}.news.example>"
     assert message["X-Campaign-ID"] == str(campaign.pk)
     token = unsubscribe[len("<https://news.example/u/") : -2]
-    assert links.read(token) == links.LinkData(subscriber.pk, campaign.pk)
+    assert links.read(token, links.Purpose.UNSUBSCRIBE) == links.LinkData(
+        subscriber.pk, campaign.pk
+    )
     assert token in message.get_body(("plain",)).get_content()
     assert message_for(campaign, subscriber)["Message-ID"] == message["Message-ID"]
     assert message_for(campaign, subscriber, delivery_id=8)["Message-ID"] != message["Message-ID"]

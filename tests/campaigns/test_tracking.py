@@ -43,11 +43,12 @@ def test_links_go_through_the_redirect_and_the_pixel_is_added(settings):
 
     html = html_for(campaign, subscriber)
 
-    token = links.token(subscriber.pk, campaign.pk)
+    token = links.token(links.Purpose.TRACK, subscriber.pk, campaign.pk)
     spring = TrackedLink.objects.get(url="https://shop.example/spring?x=1&y=2")
     assert f'href="https://news.example/c/{token}/{spring.pk}/"' in html
     # Its own links and links that differ per subscriber are left as they are.
-    assert f'href="https://news.example/u/{token}/"' in html
+    unsubscribe = links.token(links.Purpose.UNSUBSCRIBE, subscriber.pk, campaign.pk)
+    assert f'href="https://news.example/u/{unsubscribe}/"' in html
     assert f'href="https://shop.example/u/{subscriber.email}"' in html
     assert TrackedLink.objects.filter(campaign=campaign).count() == 2
     assert f'<img src="https://news.example/o/{token}/"' in html
@@ -84,10 +85,14 @@ def test_a_click_never_redirects_outside_the_campaigns_links(client):
     html_for(campaign, subscriber)
     html_for(other, subscriber)
     foreign = TrackedLink.objects.get(campaign=other)
-    token = links.token(subscriber.pk, campaign.pk)
+    token = links.token(links.Purpose.TRACK, subscriber.pk, campaign.pk)
 
     assert client.get(f"/c/{token}/{foreign.pk}/").status_code == 404
-    tampered = links.token(subscriber.pk, other.pk).split(":")[0] + ":" + token.split(":")[1]
+    tampered = (
+        links.token(links.Purpose.TRACK, subscriber.pk, other.pk).split(":")[0]
+        + ":"
+        + token.split(":")[1]
+    )
     assert client.get(f"/c/{tampered}/{foreign.pk}/").status_code == 404
     assert tracking.flush() == 0
 
@@ -96,7 +101,7 @@ def test_opens_count_each_time_and_each_subscriber_once(client):
     campaign = CampaignFactory()
     ann, bob = SubscriberFactory(), SubscriberFactory()
     for subscriber in (ann, ann, bob):
-        response = client.get(f"/o/{links.token(subscriber.pk, campaign.pk)}/")
+        response = client.get(f"/o/{links.token(links.Purpose.TRACK, subscriber.pk, campaign.pk)}/")
         assert response.content == PIXEL and response["Content-Type"] == "image/gif"
     assert client.get("/o/forged:token/").status_code == 200  # an image, recorded nowhere
 
@@ -111,7 +116,7 @@ def test_the_report_shows_opens_clicks_and_top_links(admin_client, client):
     subscriber = SubscriberFactory()
     html = html_for(campaign, subscriber)
     client.get(re.search(r'href="http://[^/]+(/c/[^"]+)"', html).group(1))
-    client.get(f"/o/{links.token(subscriber.pk, campaign.pk)}/")
+    client.get(f"/o/{links.token(links.Purpose.TRACK, subscriber.pk, campaign.pk)}/")
     tracking.flush()
 
     page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/report/").content.decode()

@@ -190,7 +190,7 @@ def test_tampered_links_are_refused_and_count_nothing(client):
         subscriber=SubscriberFactory(), mailing_list=MailingListFactory(), status="confirmed"
     )
     campaign = CampaignFactory()
-    good = links.token(subscription.subscriber_id, campaign.pk)
+    good = links.token(links.Purpose.UNSUBSCRIBE, subscription.subscriber_id, campaign.pk)
     for token in tampered(good):
         for path in (f"/u/{token}/", f"/p/{token}/", f"/v/{token}/", f"/c/{token}/1/"):
             if token:

@@ -98,7 +98,7 @@ def test_forms_refuse_posts_without_the_csrf_token(admin_user):
     guarded.force_login(admin_user)
     campaign = CampaignFactory()
     subscriber = SubscriberFactory()
-    token = links.token(subscriber.pk, campaign.pk)
+    token = links.token(links.Purpose.PREFERENCES, subscriber.pk, campaign.pk)
     posts = [
         reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
         reverse("admin:mailer_performancesettings_changelist"),
@@ -113,14 +113,16 @@ def test_forms_refuse_posts_without_the_csrf_token(admin_user):
 
 def test_link_tokens_are_full_hmacs_that_differ_per_subscriber_and_campaign():
     first, second = SubscriberFactory(), SubscriberFactory()
-    token = links.token(first.pk, 7)
+    token = links.token(links.Purpose.VIEW, first.pk, 7)
     signature = token.rpartition(":")[2]
     assert len(signature) >= 43  # 256 bits: not guessable
-    others = {links.token(second.pk, 7), links.token(first.pk, 8), links.token(first.pk, 0)}
+    view = links.Purpose.VIEW
+    others = {links.token(view, second.pk, 7), links.token(view, first.pk, 8)}
+    others.add(links.token(view, first.pk, 0))
     assert all(t.rpartition(":")[2] != signature for t in others)
     # Knowing one subscriber's link does not give the next one's.
     with pytest.raises(links.BadLink):
-        links.read(f"{second.pk}.7:{signature}")
+        links.read(f"{second.pk}.7:{signature}", links.Purpose.VIEW)
 
 
 def test_nothing_redirects_off_the_site(client, admin_user):
@@ -138,7 +140,7 @@ def test_nothing_redirects_off_the_site(client, admin_user):
     # The click redirect goes only to a link of the campaign its signed token names.
     own, other = CampaignFactory(), CampaignFactory()
     link = other.tracked_link_id("https://evil.example/")
-    token = links.token(SubscriberFactory().pk, own.pk)
+    token = links.token(links.Purpose.TRACK, SubscriberFactory().pk, own.pk)
     assert client.get(f"/c/{token}/{link}/").status_code == 404
     # The public forms answer with pages, never a redirect taken from the request.
     mailing_list = MailingListFactory(is_public=True)

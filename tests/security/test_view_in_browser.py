@@ -31,7 +31,7 @@ def test_scripts_in_a_campaign_never_run_on_the_view_page(client, attack, where)
     campaign = CampaignFactory(body=body, template=TemplateFactory(html=layout))
     subscriber = SubscriberFactory()
 
-    response = client.get(f"/v/{links.token(subscriber.pk, campaign.pk)}/")
+    response = client.get(f"/v/{links.token(links.Purpose.VIEW, subscriber.pk, campaign.pk)}/")
 
     page = response.content.decode()
     assert response.status_code == 200

@@ -22,8 +22,12 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def token_for(subscriber: Subscriber, campaign: Campaign | None = None) -> str:
-    return links.token(subscriber.pk, campaign.pk if campaign else None)
+def token_for(
+    subscriber: Subscriber,
+    campaign: Campaign | None = None,
+    purpose: links.Purpose = links.Purpose.UNSUBSCRIBE,
+) -> str:
+    return links.token(purpose, subscriber.pk, campaign.pk if campaign else None)
 
 
 def test_a_single_opt_in_list_subscribes_at_once(client):
@@ -138,7 +142,7 @@ def test_a_tampered_link_is_refused(client):
 def test_links_in_test_messages_change_nothing(client):
     subscription = SubscriptionFactory()
     response = client.post(
-        f"/u/{links.token(None, 1)}/",
+        f"/u/{links.token(links.Purpose.UNSUBSCRIBE, None, 1)}/",
         "List-Unsubscribe=One-Click",
         content_type="application/x-www-form-urlencoded",
     )
@@ -153,7 +157,7 @@ def test_preferences_choose_lists(client):
     secret = MailingListFactory(name="Staff only", is_public=False)
     subscriber = SubscriberFactory()
     SubscriptionFactory(subscriber=subscriber, mailing_list=weekly)
-    url = f"/p/{token_for(subscriber)}/"
+    url = f"/p/{token_for(subscriber, purpose=links.Purpose.PREFERENCES)}/"
 
     page = client.get(url).content.decode()
     assert "Weekly" in page and "Offers" in page and "Staff only" not in page
@@ -168,16 +172,24 @@ def test_preferences_choose_lists(client):
     assert statuses == {"Weekly": "unsubscribed", "Offers": "confirmed"}
 
 
-def test_a_subscriber_can_download_their_data_and_erase_it(client):
+def test_a_subscriber_gets_their_data_by_mail_and_can_erase_it(
+    client, sink_server, smtp_sink, queued
+):
     subscription = SubscriptionFactory(subscriber__attributes={"city": "Oslo"})
     subscriber = subscription.subscriber
     campaign = CampaignFactory(lists=[subscription.mailing_list])
     sent = Delivery.objects.create(
         campaign=campaign, subscriber=subscriber, email=subscriber.email, status="sent"
     )
-    url = f"/p/{token_for(subscriber)}/"
+    url = f"/p/{token_for(subscriber, purpose=links.Purpose.PREFERENCES)}/"
 
-    exported = json.loads(client.get(url + "export/").content)
+    asked = client.post(url + "export/")
+    assert asked.status_code == 200 and b"on its way to" in asked.content
+    assert queued.run() == ["mailer.tasks.send_subscriber_notice"]
+    [received] = smtp_sink.messages()
+    assert received.rcpt_to == subscriber.email
+    [attachment] = received.message().iter_attachments()
+    exported = json.loads(attachment.get_content())
     assert exported["email"] == subscriber.email
     assert exported["attributes"] == {"city": "Oslo"}
     assert exported["subscriptions"][0]["list"] == subscription.mailing_list.name
@@ -196,7 +208,7 @@ def test_a_subscriber_can_download_their_data_and_erase_it(client):
 def test_the_view_in_browser_link_shows_the_subscribers_own_message(client):
     subscriber = SubscriberFactory(name="Ada", attributes={"city": "Turin"})
     campaign = CampaignFactory()
-    response = client.get(f"/v/{token_for(subscriber, campaign)}/")
+    response = client.get(f"/v/{token_for(subscriber, campaign, links.Purpose.VIEW)}/")
     assert response.status_code == 200
     assert b"Hi Ada from Turin" in response.content
 
