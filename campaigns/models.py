@@ -333,7 +333,9 @@ class Open(models.Model):
     at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["campaign", "subscriber_id"])]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "subscriber_id"], name="one_open_each")
+        ]
 
     def __str__(self) -> str:
         return f"open of {self.campaign_id} by {self.subscriber_id} at {self.at:%Y-%m-%d %H:%M}"
@@ -348,7 +350,11 @@ class Click(models.Model):
     at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["campaign", "link"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "link", "subscriber_id"], name="one_click_each"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"click on {self.link_id} by {self.subscriber_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,6 +1,7 @@
 """Opens and clicks: recorded by the public endpoints into a Redis list in one round trip,
 and written to PostgreSQL in batches by a periodic task, so a burst of opens after a send
-never waits on the database."""
+never waits on the database. Each subscriber counts once per campaign (opens) and once per
+link (clicks): a message's links loaded again and again add nothing."""
 
 from __future__ import annotations
 
@@ -23,11 +24,15 @@ def _events_key() -> str:
 
 
 def record_open(*, campaign_id: int, subscriber_id: int) -> None:
+    if not subscriber_id:  # a test message's pixel: there is nobody to count
+        return
     event = {"k": "o", "c": campaign_id, "s": subscriber_id or None, "t": time.time()}
     get_redis().rpush(_events_key(), json.dumps(event))
 
 
 def record_click(*, campaign_id: int, subscriber_id: int, link_id: int) -> None:
+    if not subscriber_id:
+        return
     event = {"k": "c", "c": campaign_id, "s": subscriber_id or None, "l": link_id, "t": time.time()}
     get_redis().rpush(_events_key(), json.dumps(event))
 
@@ -53,9 +58,11 @@ def flush(limit: int = 200_000) -> int:
                 clicks.append(
                     Click(campaign_id=e["c"], link_id=e["l"], subscriber_id=e["s"], at=at)
                 )
+        # A subscriber opens a campaign once and follows each of its links once, however
+        # often their message's links are loaded: the first time is kept.
         with transaction.atomic():
-            Open.objects.bulk_create(opens)
-            Click.objects.bulk_create(clicks)
+            Open.objects.bulk_create(opens, ignore_conflicts=True)
+            Click.objects.bulk_create(clicks, ignore_conflicts=True)
         written += len(events)
     return written
 
