@@ -23,20 +23,20 @@ from django.template.defaultfilters import default as default_filter
 from inscriptis.model.config import ParserConfig
 from markdown_it import MarkdownIt
 
+from campaigns.template_language import CampaignEngine, TemplateError, check_size, hint
+
 CONTENT_PLACEHOLDER = re.compile(r"\{\{\s*content\s*\}\}")
 
-# A separate engine from the project's own pages: no file loaders, no request context.
-# debug=True only makes syntax errors carry their line number (template_debug).
-_html_engine = Engine(autoescape=True, debug=True)
-_text_engine = Engine(autoescape=False, debug=True)
+# A separate engine from the project's own pages, with the campaign template language.
+_html_engine = CampaignEngine(autoescape=True)
+_text_engine = CampaignEngine(autoescape=False)
 
 
 # The most body and layout source a campaign may have: one message for every recipient.
 MAX_CONTENT_BYTES = 1_000_000
 
 
-class TemplateError(ValueError):
-    """Content that cannot be rendered; the message names the line and the reason."""
+__all__ = ["TemplateError"]
 
 
 def _compile(source: str, engine: Engine, what: str) -> DjangoTemplate:
@@ -45,7 +45,7 @@ def _compile(source: str, engine: Engine, what: str) -> DjangoTemplate:
     except TemplateSyntaxError as error:
         info = getattr(error, "template_debug", None)
         where = f" (line {info['line']}: {info['during'].strip()!r})" if info else ""
-        raise TemplateError(f"The {what} cannot be used{where}: {error}") from error
+        raise TemplateError(f"The {what} cannot be used{where}: {hint(str(error))}") from error
 
 
 def check_template_source(source: str, what: str = "template") -> None:
@@ -238,7 +238,9 @@ class PreparedContent:
         cache: dict = {}
         subject = " ".join(self.subject.render(context, cache).split())
         html = self.html.render(context, cache) if self.html is not None else None
-        text = self.text.render(context, cache)
+        text = check_size(self.text.render(context, cache), "text")
+        if html is not None:
+            check_size(html, "HTML")
         return RenderedContent(subject=subject, text=text, html=html)
 
 
@@ -331,7 +333,7 @@ _VARIABLE_LIST = (
     "campaign.id, unsubscribe_url, preferences_url, view_url"
 )
 _INVALID = "\x00missing:%s\x00"
-_checking_engine = Engine(autoescape=False, debug=True, string_if_invalid=_INVALID)
+_checking_engine = CampaignEngine(autoescape=False, string_if_invalid=_INVALID)
 _MISSING_MARK = re.compile(r"\x00missing:(.*?)\x00")
 
 

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from structlog.contextvars import bound_contextvars
 
 from campaigns.models import Campaign
+from campaigns.rendering import TemplateError
 from mailer import counters, events, heartbeats, leases, scheduler, throttle
 from mailer.journal import Journal
 from mailer.ledger import Claimed, Result, claim, give_back, record
@@ -328,7 +329,9 @@ class Batch:
             return Result(row.id, Delivery.Status.FAILED, f"{NOT_SENT}subscriber blocklisted")
         try:
             data = sender.message(row)
-        except HeaderInjectionError as error:
+        except (HeaderInjectionError, TemplateError) as error:
+            # This recipient's values make a message that cannot be sent (a line break in
+            # their name, attributes that make the loops too long): it fails, with why.
             return Result(row.id, Delivery.Status.FAILED, f"{NOT_SENT}{error}"[:500])
         sent = connection_.send(sender.envelope_from, row.email, data)
         if sent.outcome == Outcome.SENT:
