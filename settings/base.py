@@ -183,6 +183,9 @@ REDIS_URL = read_redis_url(
 )
 # Every key the project writes (buckets, leases, locks, broker queues) starts with this, so
 # several installations, or parallel test runs, can share one Redis server.
+IMPORT_MAX_MB = read_int(
+    "IMPORT_MAX_MB", "The largest subscriber file an import accepts, in megabytes.", 500, 1
+)
 REDIS_KEY_PREFIX = read_str(
     "REDIS_KEY_PREFIX", "Prefix of every Redis key the project writes.", default="mailer"
 )

@@ -22,6 +22,7 @@ from django.utils import timezone
 from subscribers.addresses import EmailNotValidError, normalise_email
 from subscribers.exports import EXPORT_ONLY, Echo, cell, uncell
 from subscribers.models import MAX_NAME, MailingList, SubscriberImport, Subscription
+from subscribers.uploads import MAX_LINE_BYTES
 
 # Rows per INSERT statement: large enough that the database does the work in bulk, small
 # enough that one statement's arrays stay a few hundred kilobytes.
@@ -63,8 +64,23 @@ class ImportReport:
 
 def _decoded_lines(stream: BinaryIO, bad_lines: set[int], report: ImportReport) -> Iterator[str]:
     """Decode line by line, so one badly encoded line is reported instead of failing the file."""
-    for number, raw in enumerate(stream, start=1):
+    number = 0
+    while raw := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
         report.bytes_read += len(raw)
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            # Read the rest of the line without keeping it, and say why it was skipped.
+            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                report.bytes_read += len(rest)
+            report.bytes_read += len(rest)
+            report.rows += 1
+            report.add_error(
+                number,
+                f"the line is longer than {MAX_LINE_BYTES:,} bytes, which no subscriber needs "
+                "(is this a CSV file?)",
+            )
+            yield "\n"
+            continue
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         if number == 1 and (raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw):

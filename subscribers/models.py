@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from subscribers import uploads
+
 # The longest name a subscriber can have (imports and the public form cut or refuse longer).
 MAX_NAME = 200
 
@@ -156,3 +158,5 @@ class SubscriberImport(models.Model):
 
         if self.mode == self.Mode.SUBSCRIBE and self.mailing_list_id is None:
             raise ValidationError({"mailing_list": "Choose the list to subscribe them to."})
+        if self.file and not self.pk and (reason := uploads.problem(self.file)):
+            raise ValidationError({"file": reason})
