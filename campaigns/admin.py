@@ -73,22 +73,22 @@ def _run(modeladmin, request, queryset, action, verb: str) -> None:
         modeladmin.message_user(request, f"{verb} {done} campaign(s).", messages.SUCCESS)
 
 
-@admin.action(description="Start selected campaigns", permissions=["change"])
+@admin.action(description="Start selected campaigns", permissions=["send"])
 def start(modeladmin, request, queryset) -> None:
     _run(modeladmin, request, queryset, campaign_start, "Started")
 
 
-@admin.action(description="Pause selected campaigns", permissions=["change"])
+@admin.action(description="Pause selected campaigns", permissions=["send"])
 def pause(modeladmin, request, queryset) -> None:
     _run(modeladmin, request, queryset, campaign_pause, "Paused")
 
 
-@admin.action(description="Resume selected campaigns", permissions=["change"])
+@admin.action(description="Resume selected campaigns", permissions=["send"])
 def resume(modeladmin, request, queryset) -> None:
     _run(modeladmin, request, queryset, campaign_resume, "Resumed")
 
 
-@admin.action(description="Cancel selected campaigns", permissions=["change"])
+@admin.action(description="Cancel selected campaigns", permissions=["send"])
 def cancel(modeladmin, request, queryset) -> None:
     _run(modeladmin, request, queryset, campaign_cancel, "Cancelled")
 
@@ -223,7 +223,11 @@ class CampaignAdmin(admin.ModelAdmin):
                 for m, n in minutes
             ],
             "peak": peak,
-            "actions": self.available_actions(campaign),
+            "actions": (
+                self.available_actions(campaign)
+                if self.has_send_permission(request, campaign)
+                else []
+            ),
             "can_change": self.has_change_permission(request, campaign),
         }
         return TemplateResponse(request, "admin/campaigns/campaign/report.html", context)
@@ -297,12 +301,21 @@ class CampaignAdmin(admin.ModelAdmin):
         ),
     }
 
+    def has_send_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        """Start, pause, resume and cancel: the Campaign manager's, not the Editor's."""
+        return request.user.has_perm("campaigns.send_campaign")
+
     def available_actions(self, campaign: Campaign) -> list[str]:
         return [name for name, (_, _, states) in self.ACTIONS.items() if campaign.status in states]
 
     def act_view(self, request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
         campaign = get_object_or_404(Campaign, pk=campaign_id)
-        if not self.has_change_permission(request, campaign):
+        allowed = (
+            self.has_change_permission(request, campaign)
+            if action == "test"
+            else self.has_send_permission(request, campaign)
+        )
+        if not allowed:
             raise PermissionDenied
         back = reverse("admin:campaigns_campaign_report", args=[campaign.pk])
         if action == "test":

@@ -186,6 +186,9 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Editing a campaign and sending it are separate: an Editor writes and tests, a
+        # Campaign manager starts, pauses, resumes and cancels (docs/roles.md).
+        permissions = [("send_campaign", "Can start, pause, resume and cancel campaigns")]
 
     def __str__(self) -> str:
         return self.name

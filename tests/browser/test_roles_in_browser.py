@@ -1,0 +1,46 @@
+"""An Editor, in a real browser: writes and tests campaigns, and finds no way to send one."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from tests.browser.conftest import PASSWORD, Site, login, screenshot
+from tests.factories import CampaignFactory, MailingListFactory
+
+
+@pytest.fixture
+def web_site(processes, tmp_path) -> Site:
+    """The web app alone: what an Editor sees needs no workers."""
+    processes.env["STATIC_ROOT"] = str(tmp_path / "static")
+    processes.manage("collectstatic", "--no-input", "-v", "0")
+    base = processes.web()
+    editor = User.objects.create_user("editor", "editor@shop.example", PASSWORD, is_staff=True)
+    editor.groups.add(Group.objects.get(name="Editor"))
+    return Site(base=base, mailbox="", processes=processes, username="editor")
+
+
+@pytest.fixture
+def site(web_site) -> Site:
+    return web_site
+
+
+def test_an_editor_finds_no_start_button_and_no_start_action(page, site: Site):
+    campaign = CampaignFactory(name="Spring sale", lists=[MailingListFactory(name="Customers")])
+    login(page, site)
+
+    page.goto(f"{site.base}/admin/campaigns/campaign/{campaign.pk}/report/")
+    page.wait_for_selector("#campaign-actions")
+    buttons = [
+        b.get_attribute("value") for b in page.locator("#campaign-actions input[type=submit]").all()
+    ]
+    assert "Start" not in buttons and "Send a test to me" in buttons
+    screenshot(page, "editor-report")
+
+    page.goto(f"{site.base}/admin/campaigns/campaign/")
+    actions = page.locator("select[name=action] option").all_inner_texts()
+    assert "Start selected campaigns" not in actions
+    assert "Send a test of selected campaigns to me" in actions
+
+    page.goto(f"{site.base}/admin/campaigns/campaign/{campaign.pk}/change/")
+    assert page.locator("input[name=subject]").is_editable()
