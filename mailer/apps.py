@@ -9,6 +9,7 @@ class MailerConfig(AppConfig):
         # Importing these connects their receivers (Celery worker signals, anymail's tracking).
         from campaigns import signals as campaign_signals
         from mailer import bounces, receivers  # noqa: F401
+        from settings import audit
         from subscribers import signals as subscriber_signals
 
         campaign_signals.campaign_status_changed.connect(
@@ -23,3 +24,7 @@ class MailerConfig(AppConfig):
         subscriber_signals.subscriber_data_requested.connect(
             receivers.messages_sent_to, dispatch_uid="mailer.messages_sent_to"
         )
+        campaign_signals.campaign_status_changed.connect(
+            receivers.audit_status, dispatch_uid="mailer.audit_status"
+        )
+        audit.register_models()

@@ -11,6 +11,7 @@ from celery.signals import worker_ready, worker_shutdown
 
 from campaigns.models import Campaign
 from mailer import heartbeats, ledger, scheduler
+from settings import audit
 from subscribers.models import Subscriber
 
 
@@ -34,6 +35,11 @@ def retire_worker(sender, **kwargs) -> None:
 
 # Statuses in which no send slot may serve a campaign any more.
 _STOPPED = (Campaign.Status.PAUSED, Campaign.Status.CANCELLED, Campaign.Status.FINISHED)
+
+
+def audit_status(*, campaign: Campaign, old: str, new: str, **_: Any) -> None:
+    """Every status change of a campaign, by whoever made it (the engine: no one)."""
+    audit.record(campaign, "status", changes={"status": [old, new]}, reason=campaign.status_reason)
 
 
 def stop_serving(*, campaign: Campaign, new: str, **_: Any) -> None:

@@ -8,7 +8,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from settings import queues
+from settings import audit, queues
 from subscribers import links
 from subscribers.exports import subscriber_export, subscribers_export_csv
 from subscribers.models import MailingList, Subscriber, SubscriberImport, Subscription
@@ -26,6 +26,13 @@ def _csv_download(rows, name: str) -> StreamingHttpResponse:
     description="Export as CSV (all matching the filter with “select all”)", permissions=["view"]
 )
 def export_csv(modeladmin, request, queryset) -> StreamingHttpResponse:
+    # A bulk export has no one object: the trail files it under the user who made it.
+    audit.record(
+        request.user,
+        "exported subscribers as CSV",
+        subscribers=queryset.count(),
+        filter=request.GET.urlencode(),
+    )
     return _csv_download(subscribers_export_csv(subscribers=queryset), "subscribers")
 
 
@@ -37,7 +44,10 @@ def blocklist(modeladmin, request, queryset) -> None:
 
 @admin.action(description="Export their data as JSON (GDPR access)", permissions=["view"])
 def export_data(modeladmin, request, queryset) -> HttpResponse:
-    data = [subscriber_export(subscriber=s) for s in queryset[:1000]]
+    chosen = list(queryset[:1000])
+    data = [subscriber_export(subscriber=s) for s in chosen]
+    for subscriber in chosen:
+        audit.record(subscriber, "exported their data (JSON)")
     response = HttpResponse(
         json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
     )
@@ -121,6 +131,7 @@ class MailingListAdmin(admin.ModelAdmin):
             self.message_user(request, "Choose one list to export.", messages.ERROR)
             return None
         mailing_list = queryset.get()
+        audit.record(mailing_list, "exported its subscribers as CSV")
         return _csv_download(
             subscribers_export_csv(subscribers=Subscriber.objects.all(), mailing_list=mailing_list),
             f"list-{mailing_list.pk}",

@@ -19,6 +19,7 @@ from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.utils import timezone
 
+from settings import audit
 from subscribers.addresses import EmailNotValidError, normalise_email
 from subscribers.exports import EXPORT_ONLY, Echo, cell, uncell
 from subscribers.models import MAX_NAME, MailingList, SubscriberImport, Subscription
@@ -313,6 +314,12 @@ def subscriber_import_run(*, import_id: int) -> None:
     if not claimed:
         return  # another worker got there first, or it already ran
     job = SubscriberImport.objects.select_related("mailing_list").get(pk=import_id)
+    # The audit trail names whoever uploaded the file as the one who imported it.
+    with audit.acting_as(job.created_by):
+        _run(job)
+
+
+def _run(job: SubscriberImport) -> None:
     size = max(job.file.size, 1)
 
     def progress(report: ImportReport) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from settings import audit
 from subscribers.addresses import EmailNotValidError, normalise_email
 from subscribers.models import MAX_NAME, MailingList, Subscriber, Subscription
 from subscribers.signals import subscriber_erasing, subscriptions_ended
@@ -135,12 +136,25 @@ def subscriber_set_lists(*, subscriber: Subscriber, wanted: set[int]) -> list[Ma
 def subscriber_blocklist(*, subscribers: Iterable[Subscriber]) -> int:
     """Never mail them again, whatever list they are on (their pending messages too)."""
     # Their unsent messages are refused at send time (the claim reads the status).
-    ids = [s.pk for s in subscribers]
-    return Subscriber.objects.filter(pk__in=ids).update(status=Subscriber.Status.BLOCKLISTED)
+    chosen = list(subscribers)
+    changed = Subscriber.objects.filter(pk__in=[s.pk for s in chosen]).update(
+        status=Subscriber.Status.BLOCKLISTED
+    )
+    for subscriber in chosen:
+        if subscriber.status == Subscriber.Status.BLOCKLISTED:
+            continue
+        audit.record(
+            subscriber,
+            "blocklisted",
+            changes={"status": [subscriber.status, Subscriber.Status.BLOCKLISTED]},
+        )
+    return changed
 
 
 @transaction.atomic
 def subscriber_erase(*, subscriber: Subscriber) -> None:
     """Delete a subscriber and scrub their address from the sending ledger (GDPR erasure)."""
     subscriber_erasing.send(sender=Subscriber, subscriber=subscriber)
+    # The trail keeps that it happened, not who it was.
+    audit.record(subscriber, "erased", label=f"subscriber {subscriber.pk} (erased)", deleted=True)
     subscriber.delete()

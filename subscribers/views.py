@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from settings import queues
+from settings import audit, queues
 from subscribers import forms_limits, links
 from subscribers.models import MailingList, Subscriber, Subscription
 from subscribers.services import (
@@ -244,6 +244,7 @@ def preferences_export(request: HttpRequest, token: str) -> HttpResponse:
     if problem is not None:
         return problem
     assert subscriber is not None
+    audit.record(subscriber, "data export mailed to the subscriber at their request")
     return _send_notice(request, subscriber, "export")
 
 

@@ -101,6 +101,7 @@ class Migration(migrations.Migration):
         ("campaigns", "0010_send_permission"),
         ("subscribers", "0002_subscriber_import"),
         ("mailer", "0007_smtp_password_variable"),
+        ("auditlog", "0017_add_actor_email"),
     ]
 
     operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]
