@@ -15,6 +15,10 @@ from mailer.models import (
     SmtpServer,
 )
 from mailer.sender import SETTINGS_EVERY
+from mailer.two_factor import LoginForm
+
+# The login form asks for an authenticator code of users who turned two-factor login on.
+admin.site.login_form = LoginForm
 
 
 @admin.register(SmtpServer)

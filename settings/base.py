@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from kombu import Queue
@@ -91,6 +92,9 @@ INSTALLED_APPS = [
     "mailer",
     "anymail",
     "auditlog",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -103,8 +107,36 @@ MIDDLEWARE = [
     # Names the logged-in user as the actor of every audit trail entry (settings/audit.py).
     "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Two-factor login (mailer/two_factor.py).
+    "django_otp.middleware.OTPMiddleware",
+    "mailer.two_factor.RequireTwoFactor",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Locks out repeated failed logins (django-axes); last, as its documentation asks.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After this many failed logins from one client address, or for one username, logins from it
+# (for it) are refused for a while; a successful login resets the count. A username locked
+# by guesses from many addresses is the price of stopping a distributed guess; an Admin
+# lifts a lock under Axes → Access attempts, or with `manage.py axes_reset`.
+AXES_FAILURE_LIMIT = read_int(
+    "LOGIN_FAILURE_LIMIT", "Failed admin logins before a lockout, per address and per user.", 10, 1
+)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=read_int("LOGIN_LOCKOUT_MINUTES", "How long a login lockout lasts, in minutes.", 15, 1)
+)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+OTP_REQUIRED_FOR_SUPERUSERS = read_bool(
+    "OTP_REQUIRED_FOR_SUPERUSERS",
+    "Superusers must log in to the admin with an authenticator code as well (true/false).",
+    False,
+)
+OTP_TOTP_ISSUER = "Campaign mailer"
 
 ROOT_URLCONF = "settings.urls"
 WSGI_APPLICATION = "settings.wsgi.application"

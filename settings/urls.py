@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from campaigns import views as campaign_views
+from mailer import two_factor
 from mailer import views as mailer_views
 from subscribers import views as subscriber_views
 
@@ -14,6 +15,7 @@ urlpatterns = [
         admin.site.admin_view(mailer_views.smtp_check),
         name="mailer-smtp-check",
     ),
+    path("admin/two-factor/", admin.site.admin_view(two_factor.enrol), name="two-factor"),
     path("metrics", mailer_views.metrics_view, name="metrics"),
     path("healthz", mailer_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
