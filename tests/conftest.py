@@ -88,3 +88,12 @@ def queued(monkeypatch) -> Queued:
     monkeypatch.setattr(queues, "enqueue_on_commit", held.add)
     monkeypatch.setattr(queues, "enqueue", held.add)
     return held
+
+
+@pytest.fixture
+def roles(db) -> None:
+    """The role groups as the migration makes them. Tests that run real processes empty the
+    database after them, migration-made rows included, so a later test makes them again."""
+    from django.apps import apps
+
+    importlib.import_module("mailer.migrations.0008_roles").create_roles(apps, None)

@@ -10,7 +10,7 @@ from campaigns.models import Campaign
 from subscribers.models import Subscriber
 from tests.factories import CampaignFactory, MailingListFactory, SubscriberFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("roles")]
 
 ROLES = ["Admin", "Campaign manager", "Editor", "Analyst", "Subscriber manager"]
 
