@@ -246,6 +246,13 @@ REDIS_URL = read_redis_url(
 )
 # Every key the project writes (buckets, leases, locks, broker queues) starts with this, so
 # several installations, or parallel test runs, can share one Redis server.
+SUBSCRIBE_POW_MAX_NUMBER = read_int(
+    "SUBSCRIBE_POW_MAX_NUMBER",
+    "Difficulty of the subscribe form's proof-of-work: a browser tries about half this many "
+    "hashes once per post (50000: a fraction of a second).",
+    50_000,
+    1_000,
+)
 IMPORT_MAX_MB = read_int(
     "IMPORT_MAX_MB", "The largest subscriber file an import accepts, in megabytes.", 500, 1
 )

@@ -21,6 +21,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Public pages, reached from emails and embedded forms (signed links, no login).
     path("subscribe/<int:list_id>/", subscriber_views.subscribe, name="subscribe"),
+    path("subscribe/challenge/", subscriber_views.subscribe_challenge, name="subscribe-challenge"),
     path("confirm/<str:token>/", subscriber_views.confirm, name="confirm"),
     path("u/<str:token>/", subscriber_views.unsubscribe, name="unsubscribe"),
     path(

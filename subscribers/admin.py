@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -142,13 +143,17 @@ class MailingListAdmin(admin.ModelAdmin):
         if obj.pk is None or not obj.is_public:
             return "Make the list public and save it to get its subscribe form."
         url = links.site(f"/subscribe/{obj.pk}/")
+        # The form needs the proof-of-work script, from this site, to be accepted.
         snippet = (
-            f'<form method="post" action="{url}">\n'
+            f'<form method="post" action="{url}" '
+            f'data-pow-url="{links.site("/subscribe/challenge/")}">\n'
             '  <input type="email" name="email" placeholder="Your email" required>\n'
             '  <input type="text" name="name" placeholder="Your name">\n'
             '  <input type="text" name="website" style="display:none" tabindex="-1" '
             'autocomplete="off">\n'
-            '  <button type="submit">Subscribe</button>\n</form>'
+            '  <input type="hidden" name="altcha" value="">\n'
+            '  <button type="submit">Subscribe</button>\n</form>\n'
+            f'<script src="{links.site(static("subscribers/proof-of-work.js"))}" defer></script>'
         )
         return format_html(
             '<p>Page: <a href="{}" target="_blank" rel="noopener">{}</a></p>'

@@ -6,13 +6,13 @@ their preferences, are mailed to their own address."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from settings import audit, queues
-from subscribers import forms_limits, links
+from subscribers import forms_limits, links, proof_of_work
 from subscribers.models import MailingList, Subscriber, Subscription
 from subscribers.services import (
     SubscriptionError,
@@ -104,6 +104,16 @@ def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
         return _message(request, "Thank you", "Please check your inbox.")
     email = request.POST.get("email", "")
     name = request.POST.get("name", "")
+    try:
+        proof_of_work.check(request.POST.get(proof_of_work.FIELD, ""))
+    except proof_of_work.NotSolved as error:
+        context.update(
+            email=email,
+            name=name,
+            error=f"The form was not sent: {error}. Make sure JavaScript is allowed on this "
+            "page, then press Subscribe again.",
+        )
+        return render(request, "subscribers/subscribe.html", context, status=400)
     if email.strip() and (wait := forms_limits.wait_for_address(email)):
         return _too_many(request, wait)
     try:
@@ -127,6 +137,14 @@ def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
             "it. Follow the link in it to confirm your subscription.",
         )
     return _message(request, "Thank you", f"You are subscribed to {mailing_list.name}.")
+
+
+def subscribe_challenge(request: HttpRequest) -> JsonResponse:
+    """A proof-of-work challenge for the subscribe form, from any site that embeds it."""
+    response = JsonResponse(proof_of_work.challenge())
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_http_methods(["GET", "POST"])

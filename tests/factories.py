@@ -102,3 +102,10 @@ def performance_form(**changes: str) -> dict[str, str]:
         "retry_delay": "60",
         **changes,
     }
+
+
+def solved_pow() -> dict[str, str]:
+    """The proof-of-work field of a subscribe form, as a browser fills it in."""
+    from subscribers import proof_of_work
+
+    return {proof_of_work.FIELD: proof_of_work.solve(proof_of_work.challenge())}

@@ -3,12 +3,14 @@ sent by a real worker on the transactional queue to the SMTP sink, and the link 
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
 import urllib.request
 
 import pytest
 
+from subscribers import proof_of_work
 from subscribers.models import MailingList, Subscription
 from tests.e2e.helpers import wait_until
 from tests.factories import MailingListFactory
@@ -40,7 +42,13 @@ def test_double_opt_in_from_the_form_to_the_link_in_the_message(processes, sink_
     base = processes.web()
     processes.worker("worker", "transactional,default", 1)
 
-    page = post(f"{base}/subscribe/{news.pk}/", {"email": "Reader@Example.com", "name": "Ann"})
+    # The browser's part of the form: the proof-of-work, from the server's own challenge.
+    with urllib.request.urlopen(f"{base}/subscribe/challenge/", timeout=10) as response:  # noqa: S310
+        answer = proof_of_work.solve(json.loads(response.read()))
+    page = post(
+        f"{base}/subscribe/{news.pk}/",
+        {"email": "Reader@Example.com", "name": "Ann", proof_of_work.FIELD: answer},
+    )
 
     assert "Follow the link in it to confirm" in page
     subscription = Subscription.objects.get(subscriber__email="reader@example.com")

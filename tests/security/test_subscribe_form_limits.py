@@ -8,14 +8,16 @@ import pytest
 
 from subscribers import forms_limits
 from subscribers.models import MailingList, Subscription
-from tests.factories import MailingListFactory
+from tests.factories import MailingListFactory, solved_pow
 
 pytestmark = pytest.mark.django_db
 
 
 def post(client, mailing_list: MailingList, email: str, client_address: str):
     return client.post(
-        f"/subscribe/{mailing_list.pk}/", {"email": email}, REMOTE_ADDR=client_address
+        f"/subscribe/{mailing_list.pk}/",
+        {"email": email, **solved_pow()},
+        REMOTE_ADDR=client_address,
     )
 
 

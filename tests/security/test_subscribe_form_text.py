@@ -7,7 +7,7 @@ import pytest
 
 from mailer.transactional import send_optin_confirmation
 from subscribers.models import MailingList, Subscriber
-from tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory
+from tests.factories import MailingListFactory, SubscriberFactory, SubscriptionFactory, solved_pow
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,9 @@ def test_the_name_typed_in_the_form_is_not_in_the_confirmation_message(
     client, sink_server, smtp_sink
 ):
     news = MailingListFactory(name="News", is_public=True, opt_in=MailingList.OptIn.DOUBLE)
-    client.post(f"/subscribe/{news.pk}/", {"email": "victim@example.com", "name": LURE})
+    client.post(
+        f"/subscribe/{news.pk}/", {"email": "victim@example.com", "name": LURE, **solved_pow()}
+    )
     subscriber = Subscriber.objects.get(email="victim@example.com")
 
     send_optin_confirmation(subscriber_id=subscriber.pk, list_ids=[news.pk])
@@ -37,7 +39,7 @@ def test_the_name_typed_in_the_form_is_not_in_the_confirmation_message(
 )
 def test_control_characters_are_refused_with_a_reason(client, field, value):
     news = MailingListFactory(is_public=True)
-    fields = {"email": "ann@example.com", "name": "Ann", field: value}
+    fields = {"email": "ann@example.com", "name": "Ann", field: value, **solved_pow()}
 
     response = client.post(f"/subscribe/{news.pk}/", fields)
 
@@ -53,7 +55,7 @@ def test_the_form_answers_alike_for_new_known_and_blocklisted_addresses(client, 
     SubscriberFactory(email="blocked@example.com", status=Subscriber.Status.BLOCKLISTED)
 
     pages = {
-        who: client.post(f"/subscribe/{news.pk}/", {"email": f"{who}@example.com"})
+        who: client.post(f"/subscribe/{news.pk}/", {"email": f"{who}@example.com", **solved_pow()})
         .content.decode()
         .replace(f"{who}@example.com", "ADDRESS")
         for who in ("new", "known", "blocked")

@@ -17,6 +17,7 @@ from tests.factories import (
     MailingListFactory,
     SubscriberFactory,
     SubscriptionFactory,
+    solved_pow,
 )
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,9 @@ def token_for(
 
 def test_a_single_opt_in_list_subscribes_at_once(client):
     news = MailingListFactory(is_public=True, opt_in=MailingList.OptIn.SINGLE)
-    response = client.post(f"/subscribe/{news.pk}/", {"email": "New@Example.com", "name": "N"})
+    response = client.post(
+        f"/subscribe/{news.pk}/", {"email": "New@Example.com", "name": "N", **solved_pow()}
+    )
     assert response.status_code == 200 and b"You are subscribed" in response.content
     subscription = Subscription.objects.get(subscriber__email="new@example.com")
     assert subscription.status == Subscription.Status.CONFIRMED
@@ -45,7 +48,7 @@ def test_a_private_list_has_no_public_form(client):
 
 def test_a_bad_address_is_refused_on_the_form_with_the_reason(client):
     news = MailingListFactory(is_public=True)
-    response = client.post(f"/subscribe/{news.pk}/", {"email": "not-an-address"})
+    response = client.post(f"/subscribe/{news.pk}/", {"email": "not-an-address", **solved_pow()})
     assert response.status_code == 400
     assert b"is not a valid email address" in response.content
     assert not Subscriber.objects.exists()
@@ -54,7 +57,7 @@ def test_a_bad_address_is_refused_on_the_form_with_the_reason(client):
 def test_a_blocklisted_address_is_not_resubscribed_and_not_told_so(client):
     news = MailingListFactory(is_public=True)
     SubscriberFactory(email="spam@example.com", status=Subscriber.Status.BLOCKLISTED)
-    response = client.post(f"/subscribe/{news.pk}/", {"email": "spam@example.com"})
+    response = client.post(f"/subscribe/{news.pk}/", {"email": "spam@example.com", **solved_pow()})
     assert response.status_code == 200
     assert not Subscription.objects.exists()
 

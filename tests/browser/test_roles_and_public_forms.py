@@ -1,10 +1,12 @@
-"""An Editor, in a real browser: writes and tests campaigns, and finds no way to send one."""
+"""In a real browser: an Editor writes and tests campaigns and finds no way to send one; a
+visitor's browser solves the subscribe form's proof-of-work and the form goes through."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, User
 
+from subscribers.models import MailingList, Subscription
 from tests.browser.conftest import PASSWORD, Site, login, screenshot
 from tests.factories import CampaignFactory, MailingListFactory
 
@@ -54,3 +56,13 @@ def test_an_editor_finds_no_start_button_and_no_start_action(page, site: Site):
     # The admin's own scripts run under the policy: the two-box list chooser is drawn.
     page.wait_for_selector("#id_lists_from")
     assert refused == []
+
+
+def test_a_visitors_browser_solves_the_proof_of_work_and_subscribes(page, site: Site):
+    news = MailingListFactory(name="Garden news", is_public=True, opt_in=MailingList.OptIn.SINGLE)
+    page.goto(f"{site.base}/subscribe/{news.pk}/")
+    page.fill("#email", "visitor@example.com")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=You are subscribed to Garden news")
+    subscription = Subscription.objects.get(subscriber__email="visitor@example.com")
+    assert subscription.status == Subscription.Status.CONFIRMED
