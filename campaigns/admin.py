@@ -10,11 +10,12 @@ from django.views.decorators.http import require_POST
 
 from campaigns import tracking
 from campaigns.audience import audience_count
-from campaigns.models import Campaign, Condition, Template
+from campaigns.models import Campaign, CampaignVersion, Condition, Template
 from campaigns.rendering import TemplateError, sanitise
 from campaigns.services import (
     CampaignError,
     campaign_cancel,
+    campaign_content_edited,
     campaign_pause,
     campaign_resume,
     campaign_send_test,
@@ -49,11 +50,27 @@ class TemplateAdmin(admin.ModelAdmin):
     list_display = ["name", "updated_at"]
     search_fields = ["name"]
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "html" in form.changed_data:
+            campaign_content_edited(campaigns=obj.campaign_set.all())
+
     def get_readonly_fields(self, request, obj=None):
         # Recipients of a sending campaign all get the layout it started with.
         if obj is not None and obj.campaign_set.filter(status__in=SENDING).exists():
             return ["name", "html"]
         return super().get_readonly_fields(request, obj)
+
+
+def _versions(campaign: Campaign) -> list[dict]:
+    """Each content version the campaign sent, and to how many recipients (shown once there
+    is more than one)."""
+    counts = ledger.sent_by_version(campaign.pk)
+    versions = [
+        {"version": v, "sent": counts.get(v.number, 0)}
+        for v in CampaignVersion.objects.filter(campaign=campaign)
+    ]
+    return versions if len(versions) > 1 else []
 
 
 # A campaign in these states is sending or about to: its content and audience are fixed.
@@ -165,6 +182,13 @@ class CampaignAdmin(admin.ModelAdmin):
 
     list_display_links = ["name"]
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and set(form.changed_data) & set(CONTENT_FIELDS):
+            # A paused campaign edited: its next messages are a new version (the report
+            # says who got which).
+            campaign_content_edited(campaigns=[obj])
+
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and obj.status in SENDING:
@@ -218,6 +242,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 .values_list("kind", "n")
             ),
             "errors": ledger.error_replies(campaign.pk),
+            "versions": _versions(campaign),
             "minutes": [
                 {"minute": m, "sent": n, "height": round(100 * n / peak) if peak else 0}
                 for m, n in minutes

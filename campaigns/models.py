@@ -183,6 +183,8 @@ class Campaign(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Raised by each edit of a paused campaign's content (campaigns/versions.py).
+    content_version = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -379,3 +381,6 @@ class Unsubscribe(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} left through campaign {self.campaign_id}"
+
+
+from campaigns.versions import CampaignVersion  # noqa: E402, F401  (one of the app's models)

@@ -3,11 +3,14 @@ campaign's status through Campaign.change_status itself)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import structlog
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from campaigns.models import USER_PAUSE, Campaign, CampaignTransitionError
+from campaigns.models import USER_PAUSE, Campaign, CampaignTransitionError, CampaignVersion
 from campaigns.rendering import TemplateError, sample_context
 from settings import queues
 from subscribers.addresses import EmailNotValidError, normalise_email, sender_problem
@@ -63,6 +66,7 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
         reason = f"scheduled for {campaign.send_at:%Y-%m-%d %H:%M %Z}"
     with transaction.atomic():
         campaign = _set_status(campaign, Campaign.Status.SCHEDULED, reason=reason)
+        campaign_note_version(campaign=campaign)
         _notify_dispatcher()
     log.info("campaign scheduled", campaign_id=campaign.pk)
     return campaign
@@ -81,9 +85,37 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
     campaign_check_content(campaign=campaign)
     with transaction.atomic():
         campaign = _set_status(campaign, Campaign.Status.SCHEDULED)
+        campaign_note_version(campaign=campaign)
         _notify_dispatcher()
     log.info("campaign resumed", campaign_id=campaign.pk)
     return campaign
+
+
+def campaign_note_version(*, campaign: Campaign) -> CampaignVersion:
+    """Keep what the campaign's current content version says, as it starts sending."""
+    version, _ = CampaignVersion.objects.get_or_create(
+        campaign=campaign,
+        number=campaign.content_version,
+        defaults={
+            "subject": campaign.subject,
+            "body": campaign.body,
+            "layout": campaign.template.html if campaign.template else "",
+        },
+    )
+    return version
+
+
+def campaign_content_edited(*, campaigns: Iterable[Campaign]) -> None:
+    """Paused campaigns whose content (or layout) was just edited: what they send from now
+    on is a new version."""
+    for campaign in campaigns:
+        # Edits before the first message of the current version went out are part of it.
+        sent_as_is = CampaignVersion.objects.filter(
+            campaign=campaign, number=campaign.content_version
+        ).exists()
+        if campaign.status == Campaign.Status.PAUSED and sent_as_is:
+            Campaign.objects.filter(pk=campaign.pk).update(content_version=F("content_version") + 1)
+            campaign.refresh_from_db(fields=["content_version"])
 
 
 def campaign_cancel(*, campaign: Campaign) -> Campaign:

@@ -133,7 +133,15 @@ class PerformanceSettingsAdmin(SingleRowAdmin):
 class DeliveryAdmin(admin.ModelAdmin):
     """The ledger is written by the engine only; here it can be searched and read."""
 
-    list_display = ["email", "campaign", "status", "attempts", "sent_at", "reply"]
+    list_display = [
+        "email",
+        "campaign",
+        "status",
+        "attempts",
+        "sent_at",
+        "content_version",
+        "reply",
+    ]
     list_filter = ["status", "campaign"]
     search_fields = ["email"]
     list_select_related = ["campaign"]

@@ -294,7 +294,12 @@ class Batch:
                 batch_id=self.batch_id, delivery_ids=[r.id for r in to_send[len(results) :]]
             )
         finally:
-            record(campaign_id=campaign_id, batch_id=self.batch_id, results=results)
+            record(
+                campaign_id=campaign_id,
+                batch_id=self.batch_id,
+                results=results,
+                content_version=sender.content_version,
+            )
             self.unrecorded = False
             sent = sum(1 for r in results if r.status == Delivery.Status.SENT)
             counters.note_sent(campaign_id, sent)

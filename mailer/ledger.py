@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, Min, OuterRef, Q
+from django.db.models import Count, Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.audience import audience_where
@@ -149,8 +149,11 @@ class Result:
     next_attempt_at: datetime | None = None
 
 
-def record(*, campaign_id: int, batch_id: str, results: list[Result]) -> None:
-    """Write a chunk's outcomes and the campaign's counters in one statement."""
+def record(
+    *, campaign_id: int, batch_id: str, results: list[Result], content_version: int | None = None
+) -> None:
+    """Write a chunk's outcomes (and, for the sent ones, the content version they were built
+    from) and the campaign's counters in one statement."""
     if not results:
         return
     values = ", ".join(["(%s::bigint, %s::text, %s::text, %s::timestamptz)"] * len(results))
@@ -166,6 +169,8 @@ def record(*, campaign_id: int, batch_id: str, results: list[Result]) -> None:
             next_attempt_at = v.next_attempt_at,
             attempts = d.attempts + 1,
             sent_at = CASE WHEN v.status = 'sent' THEN now() ELSE d.sent_at END,
+            content_version = CASE WHEN v.status = 'sent' THEN %s::integer
+                                   ELSE d.content_version END,
             claimed_by = NULL,
             claimed_at = NULL
         FROM v
@@ -178,7 +183,7 @@ def record(*, campaign_id: int, batch_id: str, results: list[Result]) -> None:
     WHERE id = %s
     """  # noqa: S608 (only placeholders and table names are interpolated)
     with connection.cursor() as cursor:  # one statement: its own transaction
-        cursor.execute(sql, [*params, batch_id, campaign_id])
+        cursor.execute(sql, [*params, content_version, batch_id, campaign_id])
 
 
 def give_back(*, batch_id: str, delivery_ids: list[int] | None) -> int:
@@ -377,3 +382,13 @@ def error_replies(campaign_id: int, limit: int = 20) -> list[dict[str, Any]]:
         {"reply": reply, "outcome": "failed" if s == "failed" else "retrying", "recipients": n}
         for reply, s, n in rows
     ]
+
+
+def sent_by_version(campaign_id: int) -> dict[int | None, int]:
+    """How many messages each content version of the campaign went out as."""
+    rows = (
+        Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.SENT)
+        .values_list("content_version")
+        .annotate(n=Count("id"))
+    )
+    return dict(rows.values_list("content_version", "n"))

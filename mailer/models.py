@@ -241,6 +241,8 @@ class Delivery(models.Model):
     reply = models.CharField(
         max_length=500, blank=True, help_text="The SMTP server's reply to the last attempt."
     )
+    # The campaign's content version the message was built from (campaigns/versions.py).
+    content_version = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"

@@ -69,6 +69,8 @@ class CampaignSender:
         self.campaign = campaign
         self.performance = performance
         self.composer = CampaignComposer(campaign, prepared_content(campaign))
+        # The content version these messages are built from; the ledger keeps it per message.
+        self.content_version = campaign.content_version
         self.envelope_from = self.composer.envelope_from
         self.server: ServerConfig = choose_server(campaign.smtp_server_id)
         # How many rows to claim next. A campaign held to its rate (or a domain's) gets only
