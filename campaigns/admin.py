@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from campaigns import tracking
+from campaigns.admin_actions import cancel, pause, refused_lists, resume, send_test, start
 from campaigns.audience import audience_count
 from campaigns.models import Campaign, CampaignVersion, Condition, Template
 from campaigns.rendering import TemplateError, sanitise
@@ -24,6 +25,8 @@ from campaigns.services import (
 from campaigns.views import render_for
 from mailer import ledger
 from mailer.status import campaign_status
+from subscribers import access
+from subscribers.access import ScopedRelatedFilter, ScopedToLists
 from subscribers.addresses import lookup_form
 from subscribers.models import Subscriber
 
@@ -78,60 +81,11 @@ SENDING = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
 CONTENT_FIELDS = ["subject", "from_email", "lists", "template", "format", "body"]
 
 
-def _run(modeladmin, request, queryset, action, verb: str) -> None:
-    done = 0
-    for campaign in queryset:
-        try:
-            action(campaign=campaign)
-            done += 1
-        except CampaignError as error:
-            modeladmin.message_user(request, str(error), messages.ERROR)
-    if done:
-        modeladmin.message_user(request, f"{verb} {done} campaign(s).", messages.SUCCESS)
-
-
-@admin.action(description="Start selected campaigns", permissions=["send"])
-def start(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, campaign_start, "Started")
-
-
-@admin.action(description="Pause selected campaigns", permissions=["send"])
-def pause(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, campaign_pause, "Paused")
-
-
-@admin.action(description="Resume selected campaigns", permissions=["send"])
-def resume(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, campaign_resume, "Resumed")
-
-
-@admin.action(description="Cancel selected campaigns", permissions=["send"])
-def cancel(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, campaign_cancel, "Cancelled")
-
-
-@admin.action(description="Send a test of selected campaigns to me", permissions=["change"])
-def send_test(modeladmin, request, queryset) -> None:
-    if not request.user.email:
-        modeladmin.message_user(
-            request,
-            "Your user has no email address; add one under Users, then send the test again.",
-            messages.ERROR,
-        )
-        return
-    for campaign in queryset:
-        try:
-            campaign_send_test(campaign=campaign, to=[request.user.email])
-        except CampaignError as error:
-            modeladmin.message_user(request, str(error), messages.ERROR)
-        else:
-            modeladmin.message_user(
-                request, f"Test of {campaign.name} is on its way to {request.user.email}."
-            )
-
-
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
+    # Shown only to those who may see every list it mails (subscribers/access.py).
+    list_path = "lists"
+    every_list = True
     list_display = [
         "name",
         "status",
@@ -142,7 +96,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "started_at",
         "report_link",
     ]
-    list_filter = ["status", "lists"]
+    list_filter = ["status", ("lists", ScopedRelatedFilter)]
     search_fields = ["name", "subject"]
     filter_horizontal = ["lists"]
     actions = [start, pause, resume, cancel, send_test]
@@ -222,7 +176,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def report_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
         """Progress, messages per minute, outcomes, grouped error replies, and actions."""
-        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        campaign = get_object_or_404(self.get_queryset(request), pk=campaign_id)
         if not self.has_view_permission(request, campaign):
             raise PermissionDenied
         status = campaign_status(campaign)
@@ -259,7 +213,9 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def preview_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
         """The message as a chosen subscriber would get it, HTML and text; test sends."""
-        campaign = get_object_or_404(Campaign.objects.select_related("template"), pk=campaign_id)
+        campaign = get_object_or_404(
+            self.get_queryset(request).select_related("template"), pk=campaign_id
+        )
         if not self.has_view_permission(request, campaign):
             raise PermissionDenied
         may_view_subscribers = request.user.has_perm("subscribers.view_subscriber")
@@ -283,9 +239,11 @@ class CampaignAdmin(admin.ModelAdmin):
         # A real subscriber's name and attributes only for those who may view subscribers;
         # the others see a sample recipient.
         wanted = lookup_form(request.GET.get("subscriber", "")) if may_view_subscribers else ""
-        subscriber = Subscriber.objects.filter(email=wanted).first() if wanted else None
+        # Only subscribers of lists the user may see.
+        known = access.scope(request.user, Subscriber.objects.all(), "subscriptions__mailing_list")
+        subscriber = known.filter(email=wanted).first() if wanted else None
         if subscriber is None and not wanted and may_view_subscribers:
-            subscriber = Subscriber.objects.filter(mailing_lists__campaigns=campaign).first()
+            subscriber = known.filter(mailing_lists__campaigns=campaign).first()
         problem = ""
         subject = text = ""
         html: str | None = None
@@ -334,7 +292,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return [name for name, (_, _, states) in self.ACTIONS.items() if campaign.status in states]
 
     def act_view(self, request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
-        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        campaign = get_object_or_404(self.get_queryset(request), pk=campaign_id)
         allowed = (
             self.has_change_permission(request, campaign)
             if action == "test"
@@ -351,6 +309,10 @@ class CampaignAdmin(admin.ModelAdmin):
             return redirect(back)
         service, verb, _ = self.ACTIONS[action]
         try:
+            if service in (campaign_start, campaign_resume) and (
+                why := refused_lists(request, campaign)
+            ):
+                raise CampaignError(why)
             service(campaign=campaign)
         except CampaignError as error:
             self.message_user(request, str(error), messages.ERROR)

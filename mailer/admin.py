@@ -16,6 +16,7 @@ from mailer.models import (
 )
 from mailer.sender import SETTINGS_EVERY
 from mailer.two_factor import LoginForm
+from subscribers.access import ScopedRelatedFilter, ScopedToLists
 
 # The login form asks for an authenticator code of users who turned two-factor login on.
 admin.site.login_form = LoginForm
@@ -130,8 +131,12 @@ class PerformanceSettingsAdmin(SingleRowAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
-    """The ledger is written by the engine only; here it can be searched and read."""
+class DeliveryAdmin(ScopedToLists, admin.ModelAdmin):
+    """The ledger is written by the engine only; here it can be searched and read (the
+    messages of campaigns whose lists the user may all see)."""
+
+    list_path = "campaign__lists"
+    every_list = True
 
     list_display = [
         "email",
@@ -142,7 +147,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "content_version",
         "reply",
     ]
-    list_filter = ["status", "campaign"]
+    list_filter = ["status", ("campaign", ScopedRelatedFilter)]
     search_fields = ["email"]
     list_select_related = ["campaign"]
     show_full_result_count = False
@@ -158,11 +163,14 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Bounce)
-class BounceAdmin(admin.ModelAdmin):
-    """Bounces and complaints as providers reported them (written by the webhooks)."""
+class BounceAdmin(ScopedToLists, admin.ModelAdmin):
+    """Bounces and complaints as providers reported them (written by the webhooks); those of
+    subscribers on lists the user may see."""
+
+    list_path = "subscriber__subscriptions__mailing_list"
 
     list_display = ["email", "kind", "campaign", "source", "description", "at"]
-    list_filter = ["kind", "source", "campaign"]
+    list_filter = ["kind", "source", ("campaign", ScopedRelatedFilter)]
     search_fields = ["email"]
     list_select_related = ["campaign"]
     date_hierarchy = "at"

@@ -17,6 +17,7 @@ from mailer import counters, events, heartbeats, leases, throttle
 from mailer.models import PerformanceSettings, SmtpServer
 from mailer.reasons import admin_url, explain, limited_by, live_limits, server_hold
 from mailer.smtp import ServerConfig
+from subscribers import access
 
 
 def campaign_summary(campaign: Campaign) -> dict[str, Any]:
@@ -164,22 +165,25 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-def engine_status() -> dict[str, Any]:
-    """Everything the status page shows, as plain data (also served as JSON)."""
+def engine_status(user: Any = None) -> dict[str, Any]:
+    """Everything the status page shows, as plain data (also served as JSON). For a `user`,
+    only the campaigns (and their warnings) of lists they may see; without one (the
+    METRICS_TOKEN), everything."""
     performance = PerformanceSettings.load()
     limits = live_limits()
     online = workers()
     worker_slots = sum(w["concurrency"] for w in online if "send" in w["queues"])
     in_flight = leases.live_owners()
-    shown = (
-        Campaign.objects.filter(
-            status__in=[Campaign.Status.RUNNING, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED]
-        )
-        .select_related(None)
-        .order_by("send_at", "pk")[:200]
+    active = Campaign.objects.filter(
+        status__in=[Campaign.Status.RUNNING, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED]
     )
-    campaigns = list(shown)
-    running_count = sum(1 for c in campaigns if c.status == Campaign.Status.RUNNING)
+    running_count = active.filter(status=Campaign.Status.RUNNING).count()
+    hidden: set[int] = set()
+    if user is not None and access.restricted(user):
+        seen = access.scope(user, active, "lists", every=True)
+        hidden = set(active.exclude(pk__in=seen.values("pk")).values_list("pk", flat=True))
+        active = seen
+    campaigns = list(active.select_related(None).order_by("send_at", "pk")[:200])
 
     def describe(campaign: Campaign) -> dict[str, Any]:
         return _campaign_status(
@@ -195,7 +199,7 @@ def engine_status() -> dict[str, Any]:
         server["last_success_at"] = _iso(server["last_success"])
         for error in server["recent_errors"]:
             error["at_iso"] = _iso(error["at"])
-    warnings = events.recent(30)
+    warnings = [w for w in events.recent(30) if w.get("campaign_id") not in hidden]
     for warning in warnings:
         warning["at_iso"] = _iso(warning["at"])
     for worker in online:

@@ -44,7 +44,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
         "title": "Sending status",
-        "status": engine_status(),
+        "status": engine_status(request.user),
         "refresh_seconds": REFRESH_SECONDS,
     }
     template = "admin/mailer/status_body.html" if "partial" in request.GET else None
@@ -62,7 +62,7 @@ def status_json(request: HttpRequest) -> JsonResponse:
             },
             status=401,
         )
-    return JsonResponse(engine_status())
+    return JsonResponse(engine_status(request.user if _staff(request) else None))
 
 
 @require_POST

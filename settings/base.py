@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
+    "guardian",
 ]
 
 MIDDLEWARE = [
@@ -146,7 +147,10 @@ CSRF_COOKIE_SAMESITE = "Lax"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Per-list permissions (subscribers/access.py).
+    "guardian.backends.ObjectPermissionBackend",
 ]
+ANONYMOUS_USER_NAME = None  # django-guardian: no permissions for visitors, so no such user
 # After this many failed logins from one client address, or for one username, logins from it
 # (for it) are refused for a while; a successful login resets the count. A username locked
 # by guesses from many addresses is the price of stopping a distributed guess; an Admin

@@ -8,9 +8,11 @@ from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from guardian.admin import GuardedModelAdmin
 
 from settings import audit, queues
 from subscribers import links
+from subscribers.access import ScopedRelatedFilter, ScopedToLists, restricted
 from subscribers.exports import subscriber_export, subscribers_export_csv
 from subscribers.models import MailingList, Subscriber, SubscriberImport, Subscription
 from subscribers.services import subscriber_blocklist, subscriber_erase
@@ -73,7 +75,8 @@ def erase(modeladmin, request, queryset) -> None:
     )
 
 
-class SubscriptionInline(admin.TabularInline):
+class SubscriptionInline(ScopedToLists, admin.TabularInline):
+    list_path = "mailing_list"
     model = Subscription
     extra = 0
     autocomplete_fields = ["mailing_list"]
@@ -82,9 +85,10 @@ class SubscriptionInline(admin.TabularInline):
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(admin.ModelAdmin):
+class SubscriberAdmin(ScopedToLists, admin.ModelAdmin):
+    list_path = "subscriptions__mailing_list"
     list_display = ["email", "name", "status", "created_at"]
-    list_filter = ["status", "mailing_lists", "created_at"]
+    list_filter = ["status", ("mailing_lists", ScopedRelatedFilter), "created_at"]
     search_fields = ["email", "name"]
     readonly_fields = ["created_at", "updated_at", "preferences_link", "bounce_counts"]
     inlines = [SubscriptionInline]
@@ -119,7 +123,9 @@ class SubscriberAdmin(admin.ModelAdmin):
 
 
 @admin.register(MailingList)
-class MailingListAdmin(admin.ModelAdmin):
+class MailingListAdmin(ScopedToLists, GuardedModelAdmin):  # type: ignore[misc]
+    """Lists; an Admin gives users or groups a list on its *Object permissions* page."""
+
     list_display = ["name", "opt_in", "is_public", "confirmed", "unconfirmed", "unsubscribed"]
     list_filter = ["opt_in", "is_public"]
     search_fields = ["name"]
@@ -196,9 +202,10 @@ class MailingListAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ScopedToLists, admin.ModelAdmin):
+    list_path = "mailing_list"
     list_display = ["subscriber", "mailing_list", "status", "created_at"]
-    list_filter = ["status", "mailing_list"]
+    list_filter = ["status", ("mailing_list", ScopedRelatedFilter)]
     search_fields = ["subscriber__email"]
     autocomplete_fields = ["subscriber", "mailing_list"]
     list_select_related = ["subscriber", "mailing_list"]
@@ -206,8 +213,18 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(SubscriberImport)
-class SubscriberImportAdmin(admin.ModelAdmin):
+class SubscriberImportAdmin(ScopedToLists, admin.ModelAdmin):
     """Upload a CSV; a worker imports it and this page shows its progress and result."""
+
+    list_path = "mailing_list"
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        # Updating or blocklisting by file reaches subscribers of every list: only those who
+        # see every list may.
+        if db_field.name == "mode" and restricted(request.user):
+            subscribe = SubscriberImport.Mode.SUBSCRIBE
+            kwargs["choices"] = [(subscribe.value, subscribe.label)]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
 
     list_display = [
         "__str__",

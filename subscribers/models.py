@@ -56,6 +56,12 @@ class MailingList(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Per-list access (subscribers/access.py): the first is given per list, the second
+        # to those who see every list.
+        permissions = [
+            ("send_to_mailinglist", "Can send campaigns to the list"),
+            ("access_all_lists", "Can see and use every list"),
+        ]
 
     def __str__(self) -> str:
         return self.name

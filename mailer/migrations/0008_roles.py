@@ -101,7 +101,7 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("campaigns", "0010_send_permission"),
-        ("subscribers", "0002_subscriber_import"),
+        ("subscribers", "0003_list_permissions"),
         ("mailer", "0007_smtp_password_variable"),
         ("auditlog", "0017_add_actor_email"),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, User
+from guardian.shortcuts import assign_perm
 
 from subscribers.models import MailingList, Subscription
 from tests.browser.conftest import PASSWORD, Site, login, screenshot
@@ -28,7 +29,9 @@ def site(web_site) -> Site:
 
 
 def test_an_editor_finds_no_start_button_and_no_start_action(page, site: Site):
-    campaign = CampaignFactory(name="Spring sale", lists=[MailingListFactory(name="Customers")])
+    customers = MailingListFactory(name="Customers")
+    assign_perm("subscribers.view_mailinglist", Group.objects.get(name="Editor"), customers)
+    campaign = CampaignFactory(name="Spring sale", lists=[customers])
     refused: list[str] = []  # what the Content-Security-Policy blocked, as the console says
     page.on(
         "console",

@@ -20,7 +20,10 @@ pytestmark = pytest.mark.django_db
 
 def staff_with(client, *codenames: str) -> User:
     user = User.objects.create_user("low", password="pw-low-privilege-1", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    # Every list: these tests are about what each model permission allows (per-list access
+    # has its own, tests/security/test_list_access.py).
+    every = (*codenames, "access_all_lists")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=every))
     client.force_login(user)
     return user
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, User
+from guardian.shortcuts import assign_perm
 
 from campaigns.models import Campaign
 from subscribers.models import Subscriber
-from tests.factories import CampaignFactory, MailingListFactory, SubscriberFactory
+from tests.factories import (
+    CampaignFactory,
+    MailingListFactory,
+    SubscriberFactory,
+    SubscriptionFactory,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("roles")]
 
@@ -24,8 +30,16 @@ def member(client, role: str):
     return client
 
 
+def given(mailing_list, *permissions: str):
+    """The list, given to every role's group (on its Object permissions page)."""
+    for role in ROLES:
+        for permission in permissions or ("view_mailinglist", "send_to_mailinglist"):
+            assign_perm(f"subscribers.{permission}", Group.objects.get(name=role), mailing_list)
+    return mailing_list
+
+
 def draft() -> Campaign:
-    return CampaignFactory(lists=[MailingListFactory()])
+    return CampaignFactory(lists=[given(MailingListFactory())])
 
 
 def test_the_migration_creates_every_role():
@@ -72,7 +86,10 @@ def test_an_analyst_reads_reports_and_changes_nothing(client):
 
 def test_a_subscriber_manager_blocklists_and_erases_but_has_no_campaigns(client):
     manager = member(client, "Subscriber manager")
+    customers = given(MailingListFactory())
     first, second = SubscriberFactory(), SubscriberFactory()
+    for subscriber in (first, second):
+        SubscriptionFactory(subscriber=subscriber, mailing_list=customers)
     changelist = "/admin/subscribers/subscriber/"
     manager.post(changelist, {"action": "blocklist", "_selected_action": [first.pk]})
     manager.post(changelist, {"action": "erase", "_selected_action": [second.pk]})
