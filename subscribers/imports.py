@@ -77,8 +77,8 @@ def _decoded_lines(stream: BinaryIO, bad_lines: set[int], report: ImportReport) 
             report.rows += 1
             report.add_error(
                 number,
-                f"the line is longer than {MAX_LINE_BYTES:,} bytes, which no subscriber needs "
-                "(is this a CSV file?)",
+                f"a value is longer than {MAX_LINE_BYTES:,} bytes: the line is longer than any "
+                "subscriber needs (is this a CSV file?)",
             )
             yield "\n"
             continue

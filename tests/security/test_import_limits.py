@@ -62,7 +62,7 @@ def test_a_line_without_end_is_reported_and_the_rest_imported():
     report = subscribers_import_csv(stream=io.BytesIO(data), mailing_list=MailingListFactory())
     assert report.imported == 2
     [(line, reason)] = report.skipped
-    assert line == 3 and reason.startswith(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
+    assert line == 3 and reason.startswith(f"a value is longer than {MAX_LINE_BYTES:,} bytes")
     assert set(Subscriber.objects.values_list("email", flat=True)) == {
         "a@example.com",
         "b@example.com",
