@@ -184,7 +184,7 @@ class Campaign(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Raised by each edit of a paused campaign's content (campaigns/versions.py).
-    content_version = models.PositiveIntegerField(default=1, editable=False)
+    content_version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
