@@ -23,7 +23,7 @@ from campaigns.services import (
     campaign_start,
 )
 from campaigns.views import render_for
-from mailer import ledger
+from mailer import reports
 from mailer.status import campaign_status
 from subscribers import access
 from subscribers.access import ScopedRelatedFilter, ScopedToLists
@@ -68,7 +68,7 @@ class TemplateAdmin(admin.ModelAdmin):
 def _versions(campaign: Campaign) -> list[dict]:
     """Each content version the campaign sent, and to how many recipients (shown once there
     is more than one)."""
-    counts = ledger.sent_by_version(campaign.pk)
+    counts = reports.sent_by_version(campaign.pk)
     versions = [
         {"version": v, "sent": counts.get(v.number, 0)}
         for v in CampaignVersion.objects.filter(campaign=campaign)
@@ -180,7 +180,7 @@ class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
         if not self.has_view_permission(request, campaign):
             raise PermissionDenied
         status = campaign_status(campaign)
-        minutes = ledger.sent_per_minute(campaign.pk)
+        minutes = reports.sent_per_minute(campaign.pk)
         peak = max((n for _, n in minutes), default=0)
         context = {
             **self.admin_site.each_context(request),
@@ -188,14 +188,14 @@ class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
             "opts": self.model._meta,
             "campaign": campaign,
             "status": status,
-            "outcomes": ledger.outcomes(campaign.pk),
+            "outcomes": reports.outcomes(campaign.pk),
             "tracking": tracking.campaign_stats(campaign.pk),
             "bounces": dict(
                 campaign.bounces.values_list("kind")
                 .annotate(n=Count("id"))
                 .values_list("kind", "n")
             ),
-            "errors": ledger.error_replies(campaign.pk),
+            "errors": reports.error_replies(campaign.pk),
             "versions": _versions(campaign),
             "minutes": [
                 {"minute": m, "sent": n, "height": round(100 * n / peak) if peak else 0}

@@ -54,6 +54,7 @@ class PerformanceSettingsForm(forms.ModelForm):
             "max_send_errors",
             "max_attempts",
             "retry_delay",
+            "retry_unknown",
         ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -102,7 +103,10 @@ class PerformanceSettingsAdmin(SingleRowAdmin):
         ("Campaigns at once", {"fields": ["max_running_campaigns"]}),
         ("Rates", {"fields": ["message_rate", "default_campaign_rate"]}),
         ("Work", {"fields": ["batch_size"]}),
-        ("Errors and retries", {"fields": ["max_send_errors", "max_attempts", "retry_delay"]}),
+        (
+            "Errors and retries",
+            {"fields": ["max_send_errors", "max_attempts", "retry_delay", "retry_unknown"]},
+        ),
     ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -23,11 +23,19 @@ from structlog.contextvars import bound_contextvars
 from campaigns.models import Campaign
 from campaigns.rendering import TemplateError
 from mailer import counters, events, heartbeats, leases, scheduler, throttle
+from mailer.fence import Fence, LostLease, MessageGuard
 from mailer.journal import Journal
 from mailer.ledger import Claimed, Result, claim, give_back, record
 from mailer.message import HeaderInjectionError
 from mailer.models import BATCH_TURN_SECONDS, Delivery, PerformanceSettings
-from mailer.sender import NOT_SENT, SETTINGS_EVERY, CampaignSender, domain_rates, to_result
+from mailer.sender import (
+    NOT_SENT,
+    SETTINGS_EVERY,
+    CampaignSender,
+    domain_rates,
+    pause_campaign,
+    to_result,
+)
 from mailer.smtp import Connection, Outcome, ServerConfig, ServerUnavailable, pool
 from settings.redis import get_redis, key
 
@@ -46,19 +54,6 @@ MAX_CHUNK_SECONDS = 1.0
 IDLE_JITTER = 0.02
 # Consecutive failures to reach a campaign's SMTP server before the campaign pauses.
 MAX_SERVER_FAILURES = 5
-
-
-def pause_campaign(campaign_id: int, reason: str) -> None:
-    """Pause a running campaign with the reason (too many errors, a refused login)."""
-    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).first()
-    if campaign is None:
-        return
-    # Running may always become paused; the update changes nothing if somebody paused or
-    # cancelled it meanwhile.
-    if not campaign.change_status(Campaign.Status.PAUSED, reason=reason):
-        return
-    log.info("campaign paused", campaign_id=campaign.pk, reason=reason)
-    events.warn("campaign paused", reason, campaign_id=campaign_id)
 
 
 def run_batch(*, batch_id: str) -> dict[str, Any]:
@@ -104,6 +99,8 @@ class Batch:
         self.senders: dict[int, CampaignSender | None] = {}
         self.connections: dict[str, Connection] = {}
         self.journal = Journal(batch_id)
+        self.fence = Fence(batch_id, owner)
+        self.guard = MessageGuard(self.fence, self.journal)
         self.setup_seconds = 0.0
         # Rows sent whose results are not in the database yet: while there are any, the
         # journal must survive this batch for the dispatcher's recovery to read it.
@@ -166,8 +163,19 @@ class Batch:
                     pick.campaign_id, seconds, pick.estimate, sent, measured=measured
                 )
                 if time.monotonic() >= next_renewal:
-                    leases.renew(self.batch_id, owner=self.owner)
+                    self.fence.confirm()
                     next_renewal = time.monotonic() + leases.RENEW_EVERY
+        except LostLease as lost:
+            # Taken for dead (frozen past its heartbeat, say): another batch may have its
+            # rows. It stops at once; what it still holds, if anything, goes back.
+            returned = give_back(batch_id=self.batch_id, delivery_ids=None)
+            log.warning("batch stopped: it lost its lease", reason=str(lost), returned=returned)
+            events.warn(
+                "batch stopped",
+                f"A batch found it had been taken for dead and stopped before sending more "
+                f"({returned} rows it still held went back to pending).",
+                batch_id=self.batch_id,
+            )
         except Exception:
             self.abandon()
             raise
@@ -212,6 +220,7 @@ class Batch:
         if sender is None:
             scheduler.deactivate(campaign_id)
             return 0
+        self.fence.check()  # before taking rows, make sure this batch still holds its lease
         now = time.monotonic()
         rows = claim(
             campaign_id=campaign_id,
@@ -303,6 +312,9 @@ class Batch:
             self.unrecorded = False
             sent = sum(1 for r in results if r.status == Delivery.Status.SENT)
             counters.note_sent(campaign_id, sent)
+            counters.note_unknown(
+                campaign_id, sum(1 for r in results if r.reply.startswith("outcome unknown"))
+            )
             counters.note_server_replies(
                 sender.server.key,
                 sent=sent,
@@ -338,7 +350,8 @@ class Batch:
             # This recipient's values make a message that cannot be sent (a line break in
             # their name, attributes that make the loops too long): it fails, with why.
             return Result(row.id, Delivery.Status.FAILED, f"{NOT_SENT}{error}"[:500])
-        sent = connection_.send(sender.envelope_from, row.email, data)
+        self.guard.row_id = row.id
+        sent = connection_.send(sender.envelope_from, row.email, data, self.guard)
         if sent.outcome == Outcome.SENT:
             self.journal.note_sent(row.id)
         return to_result(row, sent, self.performance)

@@ -87,3 +87,17 @@ def server_replies(server_keys: list[str]) -> list[tuple[float | None, list[dict
         )
         for _ in server_keys
     ]
+
+
+def _unknown_key() -> str:
+    return key("unknown-outcomes")
+
+
+def note_unknown(campaign_id: int, count: int) -> None:
+    """Count messages whose outcome is unknown (sent whole, no answer came)."""
+    if count > 0:
+        get_redis().hincrby(_unknown_key(), str(campaign_id), count)
+
+
+def unknown(campaign_id: int) -> int:
+    return int(get_redis().hget(_unknown_key(), str(campaign_id)) or 0)

@@ -9,6 +9,7 @@ so two dispatchers running at once (a duplicated beat) do no harm.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -199,9 +200,20 @@ def recover_abandoned_claims(campaign_id: int) -> int:
         and (holder in proven or oldest is None or oldest < overdue)
     ]
     settled = 0
+    retry_unknown = PerformanceSettings.load().retry_unknown if dead else True
     for batch_id in dead:
+        accepted, unanswered = journal.read(batch_id)
+        # A message ended moments ago may still get its answer: its process may only be
+        # frozen, and will journal the answer when it wakes. It stays with the batch a while.
+        recent = time.time() - journal.UNKNOWN_GRACE
+        keep = {d for d, at in unanswered.items() if at > recent}
         sent, returned = ledger.settle(
-            campaign_id=campaign_id, batch_id=batch_id, sent_ids=journal.sent_ids(batch_id)
+            campaign_id=campaign_id,
+            batch_id=batch_id,
+            sent_ids=accepted,
+            unknown_ids=set(unanswered) - keep,
+            retry_unknown=retry_unknown,
+            keep_ids=keep,
         )
         # A batch serves several campaigns: its journal is needed until no campaign has its
         # rows any more.
@@ -209,6 +221,8 @@ def recover_abandoned_claims(campaign_id: int) -> int:
             journal.discard(batch_id)
             leases.settled(batch_id)
         settled += sent + returned
+        if not sent + returned:
+            continue  # only messages waiting for their answer are left with it
         events.warn(
             "stale claims recovered",
             f"A batch of campaign {campaign_id} stopped without finishing (its worker died): "

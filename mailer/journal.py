@@ -7,11 +7,20 @@ Redis straight after the 250 reply. The command is written to the socket without
 for Redis to answer (its reply is read just before the next one is written), which costs a
 few microseconds instead of a round trip; once written, it reaches Redis even if the
 process is killed a moment later. When the dispatcher recovers a dead batch's rows, those in
-its journal are marked sent, the rest go back to `pending`. Only a message in the middle of
-its SMTP transaction at the instant of a crash can be sent twice.
+its journal are marked sent, the rest go back to `pending`.
+
+Just before a message's final dot, the batch also journals that it is about to end the
+message ("~id:time"). A batch that dies, or freezes and is taken for dead, after that point
+may have had its message accepted without hearing so. Recovery leaves such a row with the
+batch for UNKNOWN_GRACE seconds: a frozen process that wakes within that time reads the
+server's answer and journals it (and records the row itself), and nothing is repeated.
+After that the outcome is unknown: the row is sent again (Settings → Performance → *retry
+unknown outcomes*, on by default, as MTAs do) or counted as sent.
 """
 
 from __future__ import annotations
+
+import time
 
 import structlog
 from redis.connection import Connection
@@ -24,6 +33,9 @@ log = structlog.get_logger(__name__)
 # A journal outlives its batch only if the batch died; recovery reads and deletes it well
 # within this time.
 JOURNAL_TTL = 24 * 3600
+# How long recovery leaves a dead batch's unanswered message with it: longer than an SMTP
+# server's answer takes (SmtpServer.timeout, 20 s by default).
+UNKNOWN_GRACE = 30
 
 
 def journal_key(batch_id: str) -> str:
@@ -48,14 +60,21 @@ class Journal:
             connection.read_response()
             self._unread -= 1
 
+    def note_sending(self, delivery_id: int) -> None:
+        """Journal that the message is about to be ended (its final dot written)."""
+        self._push(f"~{delivery_id}:{time.time():.3f}")
+
     def note_sent(self, delivery_id: int) -> None:
         """Journal one accepted message. With Redis unreachable the batch goes on: its chunk's
         results still reach the database, and the journal only matters if the process also
         dies before that write."""
+        self._push(str(delivery_id))
+
+    def _push(self, entry: str) -> None:
         try:
             connection = self._conn()
             self._drain()
-            connection.send_command("RPUSH", self.key, delivery_id)
+            connection.send_command("RPUSH", self.key, entry)
             self._unread += 1
             if not self._started:
                 connection.send_command("EXPIRE", self.key, JOURNAL_TTL)
@@ -90,8 +109,22 @@ class Journal:
             self._connection = None
 
 
+def read(batch_id: str) -> tuple[set[int], dict[int, float]]:
+    """(accepted, unanswered): the messages the server accepted, and those the batch ended
+    (wrote the final dot of) without hearing the server's answer, with when it ended them."""
+    raw = get_redis().lrange(journal_key(batch_id), 0, -1)
+    entries = [e.decode() if isinstance(e, bytes) else str(e) for e in raw]
+    accepted = {int(e) for e in entries if not e.startswith("~")}
+    ended: dict[int, float] = {}
+    for entry in entries:
+        if entry.startswith("~"):
+            delivery, _, at = entry[1:].partition(":")
+            ended[int(delivery)] = float(at or 0)
+    return accepted, {d: at for d, at in ended.items() if d not in accepted}
+
+
 def sent_ids(batch_id: str) -> set[int]:
-    return {int(v) for v in get_redis().lrange(journal_key(batch_id), 0, -1)}
+    return read(batch_id)[0]
 
 
 def discard(batch_id: str) -> None:

@@ -59,17 +59,18 @@ def grant(batch_id: str, seconds: float = QUEUED_LEASE_SECONDS, owner: str | Non
 
 
 def renew(batch_id: str, owner: str, seconds: float = LEASE_SECONDS) -> bool:
-    """Extend a lease; False if it was gone, and is granted again.
+    """Extend a lease; False if it was gone (and it is not granted again).
 
-    A lease is gone when Redis lost its data (restarted without persistence, flushed) or
-    when the batch was stuck longer than a lease. Either way the batch is alive now; its
-    rows, if the dispatcher has taken them meanwhile, are no longer claimed by it, and
-    recording them changes nothing (mailer.batch.record only updates its own claims).
+    A lease is gone when the batch was taken for dead (its process stopped beating, or it
+    was stuck longer than a lease) or when Redis lost its data. Either way another batch may
+    hold its rows now: the batch must stop (mailer.batch ends it), not carry on sending.
     """
-    changed = get_redis().zadd(_key(), {batch_id: _server_time() + seconds}, xx=True, ch=True)
-    if not changed:
-        grant(batch_id, seconds, owner=owner)
-    return bool(changed)
+    pipe = get_redis().pipeline(transaction=True)
+    heartbeats.queue_beat(pipe, owner)
+    pipe.zadd(_key(), {batch_id: _server_time() + seconds}, xx=True, ch=True)
+    pipe.sismember(_dead_key(), batch_id)
+    _, changed, dead = pipe.execute()
+    return bool(changed) and not dead
 
 
 def release(batch_id: str) -> None:

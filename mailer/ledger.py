@@ -20,11 +20,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Min, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.audience import audience_where
 from campaigns.models import Campaign
+from mailer import counters
 from mailer.models import Delivery
 from subscribers.addresses import domain_of
 from subscribers.models import Subscriber, Subscription
@@ -221,13 +222,29 @@ def holders(campaign_id: int) -> dict[str | None, datetime | None]:
     }
 
 
-def settle(*, campaign_id: int, batch_id: str, sent_ids: set[int]) -> tuple[int, int]:
-    """Rows of a batch that died: those its send journal names are sent, the rest go back
-    to pending. Returns (sent, returned)."""
+UNKNOWN_REPLY = (
+    "outcome unknown: the worker died after sending the whole message, before the server's "
+    "answer; counted as sent (Settings → Performance → retry unknown outcomes is off)"
+)
+
+
+def settle(
+    *,
+    campaign_id: int,
+    batch_id: str,
+    sent_ids: set[int],
+    unknown_ids: set[int] = frozenset(),  # type: ignore[assignment]
+    retry_unknown: bool = True,
+    keep_ids: set[int] = frozenset(),  # type: ignore[assignment]
+) -> tuple[int, int]:
+    """Rows of a batch that died: those its send journal names are sent; those it ended
+    without hearing the answer go back to pending with `retry_unknown`, else count as sent
+    (outcome unknown); `keep_ids` stay with the batch for now (ended too recently to know);
+    the rest go back to pending. Returns (sent, returned)."""
     with transaction.atomic():
         rows = Delivery.objects.filter(
             campaign_id=campaign_id, status=Delivery.Status.SENDING, claimed_by=batch_id
-        )
+        ).exclude(id__in=keep_ids)
         sent = rows.filter(id__in=sent_ids).update(
             status=Delivery.Status.SENT,
             sent_at=timezone.now(),
@@ -236,6 +253,19 @@ def settle(*, campaign_id: int, batch_id: str, sent_ids: set[int]) -> tuple[int,
             claimed_by=None,
             claimed_at=None,
         )
+        if unknown_ids and not retry_unknown:
+            unknown = rows.filter(id__in=unknown_ids).update(
+                status=Delivery.Status.SENT,
+                sent_at=timezone.now(),
+                attempts=F("attempts") + 1,
+                reply=UNKNOWN_REPLY,
+                claimed_by=None,
+                claimed_at=None,
+            )
+            sent += unknown
+            counters.note_unknown(campaign_id, unknown)
+        if unknown_ids and retry_unknown:
+            counters.note_unknown(campaign_id, rows.filter(id__in=unknown_ids).count())
         returned = rows.update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
         if sent:
             Campaign.objects.filter(pk=campaign_id).update(sent=F("sent") + sent)
@@ -323,72 +353,3 @@ def messages_of(subscriber: Subscriber) -> list[dict[str, Any]]:
         .select_related("campaign")
         .order_by("pk")
     ]
-
-
-# --- A campaign's report --------------------------------------------------------------------
-
-
-def sent_per_minute(campaign_id: int, minutes: int = 120) -> list[tuple[datetime, int]]:
-    """Messages sent per minute over the campaign's last `minutes` minutes of sending."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH per_minute AS (
-                SELECT date_trunc('minute', sent_at) AS minute, count(*) AS sent
-                FROM {DELIVERY}
-                WHERE campaign_id = %(campaign)s AND status = 'sent' AND sent_at IS NOT NULL
-                GROUP BY 1
-            )
-            SELECT minute, sent FROM per_minute ORDER BY minute DESC LIMIT %(minutes)s
-            """,  # noqa: S608
-            {"campaign": campaign_id, "minutes": minutes},
-        )
-        rows = cursor.fetchall()
-    return list(reversed(rows))
-
-
-def outcomes(campaign_id: int) -> dict[str, int]:
-    """Recipients by outcome: sent, failed, waiting to retry, pending, in flight."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT CASE WHEN status = 'pending' AND attempts > 0 THEN 'retrying' ELSE status END,
-                   count(*)
-            FROM {DELIVERY} WHERE campaign_id = %(campaign)s GROUP BY 1
-            """,  # noqa: S608
-            {"campaign": campaign_id},
-        )
-        counts = dict(cursor.fetchall())
-    return {
-        name: counts.get(name, 0) for name in ("sent", "failed", "retrying", "pending", "sending")
-    }
-
-
-def error_replies(campaign_id: int, limit: int = 20) -> list[dict[str, Any]]:
-    """Error replies grouped (the same reply to many recipients is one line with a count)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT reply, status, count(*) AS recipients
-            FROM {DELIVERY}
-            WHERE campaign_id = %(campaign)s
-              AND (status = 'failed' OR (status = 'pending' AND attempts > 0))
-            GROUP BY reply, status ORDER BY recipients DESC, reply LIMIT %(limit)s
-            """,  # noqa: S608
-            {"campaign": campaign_id, "limit": limit},
-        )
-        rows = cursor.fetchall()
-    return [
-        {"reply": reply, "outcome": "failed" if s == "failed" else "retrying", "recipients": n}
-        for reply, s, n in rows
-    ]
-
-
-def sent_by_version(campaign_id: int) -> dict[int | None, int]:
-    """How many messages each content version of the campaign went out as."""
-    rows = (
-        Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.SENT)
-        .values_list("content_version")
-        .annotate(n=Count("id"))
-    )
-    return dict(rows.values_list("content_version", "n"))

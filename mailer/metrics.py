@@ -37,6 +37,12 @@ class MailerCollector(Collector):
             "mailer_campaign_failed", "Recipients failed for good.", "failed", counter
         )
         yield per_campaign(
+            "mailer_campaign_unknown_outcomes",
+            "Messages sent whole whose answer never came (counted as sent).",
+            "unknown",
+            counter,
+        )
+        yield per_campaign(
             "mailer_campaign_recipients", "Recipients in the ledger.", "total", gauge
         )
         yield per_campaign("mailer_campaign_pending", "Recipients still to send.", "pending", gauge)

@@ -162,6 +162,15 @@ class PerformanceSettings(SingleRow):
         help_text="Seconds before the first retry; each further retry waits twice as long "
         "(60 s and 5 attempts: retries after 1, 2, 4 and 8 minutes).",
     )
+    retry_unknown = models.BooleanField(
+        "retry unknown outcomes",
+        default=True,
+        db_default=True,
+        help_text="Send again a message whose outcome is unknown: the server got all of it, "
+        "then the connection broke before its answer (or the worker died then). On by "
+        "default, as MTAs do: the recipient may get it twice, but nobody misses it. Off, such "
+        "a message counts as sent (the server most likely accepted it) and is not repeated.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -7,15 +7,18 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
+import structlog
 from django.utils import timezone
 
 from campaigns.content import prepared_content
 from campaigns.models import Campaign
-from mailer import throttle
+from mailer import events, throttle
 from mailer.compose import CampaignComposer
 from mailer.ledger import Claimed, Result
 from mailer.models import Delivery, DomainThrottle, PerformanceSettings
 from mailer.smtp import Outcome, SendResult, ServerConfig, choose_server
+
+log = structlog.get_logger(__name__)
 
 # Replies that the project wrote itself, not an SMTP server, start with this.
 NOT_SENT = "not sent: "
@@ -51,6 +54,9 @@ def to_result(row: Claimed, sent: SendResult, performance: PerformanceSettings) 
         return Result(row.id, Delivery.Status.SENT, sent.reply)
     if sent.outcome == Outcome.PERMANENT:
         return Result(row.id, Delivery.Status.FAILED, sent.reply)
+    if sent.outcome == Outcome.UNKNOWN and not performance.retry_unknown:
+        # Most likely delivered: sending it again would most likely repeat it.
+        return Result(row.id, Delivery.Status.SENT, sent.reply)
     when = retry_at(row.attempts + 1, performance)
     if when is not None and sent.connection_lost:
         # The server or the network failed, not this address: try again as soon as the
@@ -97,3 +103,16 @@ class CampaignSender:
             name=row.name,
             attributes=row.attributes,
         )
+
+
+def pause_campaign(campaign_id: int, reason: str) -> None:
+    """Pause a running campaign with the reason (too many errors, a refused login)."""
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).first()
+    if campaign is None:
+        return
+    # Running may always become paused; the update changes nothing if somebody paused or
+    # cancelled it meanwhile.
+    if not campaign.change_status(Campaign.Status.PAUSED, reason=reason):
+        return
+    log.info("campaign paused", campaign_id=campaign.pk, reason=reason)
+    events.warn("campaign paused", reason, campaign_id=campaign_id)

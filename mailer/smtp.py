@@ -6,7 +6,9 @@ import enum
 import random
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from django.conf import settings
@@ -144,6 +146,31 @@ class Outcome(enum.StrEnum):
     TEMPORARY = "temporary"
     # Never retry this recipient: 5xx replies to its address or message.
     PERMANENT = "permanent"
+    # The whole message, final dot included, reached the server, and then the connection
+    # broke before its answer: it may well have been accepted (RFC 1047).
+    UNKNOWN = "unknown"
+
+
+class Guard(Protocol):
+    """What the sender checks around each message (mailer.batch: the batch's fence and
+    journal). Raising from either leaves the message unsent: before MAIL FROM nothing was
+    said; before the final dot, the connection is closed without it and the server drops
+    the message (RFC 5321 4.1.1.4)."""
+
+    def before_mail(self) -> None: ...
+
+    def before_dot(self) -> None: ...
+
+
+class _NoGuard:
+    def before_mail(self) -> None:
+        pass
+
+    def before_dot(self) -> None:
+        pass
+
+
+NO_GUARD = _NoGuard()
 
 
 @dataclass(frozen=True)
@@ -223,15 +250,29 @@ class Connection:
                 self.smtp.close()
             self.smtp = None
 
-    def send(self, sender: str, recipient: str, data: bytes) -> SendResult:
+    def send(self, sender: str, recipient: str, data: bytes, guard: Guard = NO_GUARD) -> SendResult:
         """Send one message; the connection is closed (and reopened next time) on errors."""
+        guard.before_mail()
         if self.smtp is None:
             self.open()
         smtp = self.smtp
         assert smtp is not None
+        ended = False  # the final dot was written
+
+        def end(body: bytes) -> tuple[int, bytes]:
+            nonlocal ended
+            try:
+                guard.before_dot()
+            except BaseException:
+                self.abort()
+                raise
+            ended = True
+            smtp.send(body + b".\r\n")
+            return smtp.getreply()
+
         try:
             if self.pipelining and sender.isascii() and recipient.isascii():
-                return self._send_pipelined(smtp, sender, recipient, data)
+                return self._send_pipelined(smtp, sender, recipient, data, end)
             code, message = smtp.mail(sender)
             if code != 250:
                 # A refused sender says nothing about the recipient: try again later.
@@ -241,20 +282,42 @@ class Connection:
             if code not in (250, 251):
                 smtp.rset()
                 return _classify(code, message)
-            code, message = smtp.data(data)
+            smtp.putcmd("data")
+            code, message = smtp.getreply()
+            if code != 354:
+                smtp.rset()
+                return _classify(code, message)
+            code, message = end(_body(data))
             if code != 250:
                 return _classify(code, message)
             return SendResult(Outcome.SENT, _reply(code, message))
         except smtplib.SMTPResponseException as error:
-            # data() raises for a refusal of DATA itself (e.g. 554 before 354).
             self.close()
             return _classify(error.smtp_code, error.smtp_error)
         except (TimeoutError, OSError, smtplib.SMTPException) as error:
             self.close()
+            if ended:
+                return SendResult(
+                    Outcome.UNKNOWN,
+                    f"outcome unknown: the connection broke after the message was sent, before "
+                    f"the server's answer ({error})"[:500],
+                    True,
+                )
             return SendResult(Outcome.TEMPORARY, f"connection lost: {error}"[:500], True)
 
+    def abort(self) -> None:
+        """Drop the connection without ending the message: the server discards it."""
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
+
     def _send_pipelined(
-        self, smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes
+        self,
+        smtp: smtplib.SMTP,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        end: Callable[[bytes], tuple[int, bytes]],
     ) -> SendResult:
         """MAIL, RCPT and DATA in one write (RFC 2920), then the message: two round trips
         instead of four, and no per-message regular expressions over the body."""
@@ -275,17 +338,21 @@ class Connection:
         if data_reply[0] != 354:
             smtp.rset()
             return _classify(*data_reply)
-        # Transparency (RFC 5321 4.5.2): a line starting with "." gets one more.
-        body = data.replace(b"\r\n.", b"\r\n..")
-        if body.startswith(b"."):
-            body = b"." + body
-        if not body.endswith(b"\r\n"):
-            body += b"\r\n"
-        smtp.send(body + b".\r\n")
-        code, message = smtp.getreply()
+        code, message = end(_body(data))
         if code != 250:
             return _classify(code, message)
         return SendResult(Outcome.SENT, _reply(code, message))
+
+
+def _body(data: bytes) -> bytes:
+    """The message as DATA carries it, without the final dot: dot-stuffed (RFC 5321 4.5.2),
+    ending in a line break."""
+    body = data.replace(b"\r\n.", b"\r\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body
 
 
 class Pool:

@@ -28,6 +28,8 @@ def campaign_summary(campaign: Campaign) -> dict[str, Any]:
         "total": campaign.total,
         "sent": campaign.sent,
         "failed": campaign.failed,
+        # Counted as sent, but the server's answer never came (Settings: retry unknown).
+        "unknown": counters.unknown(campaign.pk),
         "pending": campaign.pending,
         "rate": round(counters.rate(campaign.pk), 1),
         "waiting_reason": campaign.status_reason or server_hold(campaign),
@@ -58,6 +60,8 @@ def _campaign_status(
         "total": campaign.total,
         "sent": campaign.sent,
         "failed": campaign.failed,
+        # Counted as sent, but the server's answer never came (Settings: retry unknown).
+        "unknown": counters.unknown(campaign.pk),
         "pending": pending,
         "progress": round(campaign.progress, 4),
         "rate": round(now, 1),

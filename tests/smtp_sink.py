@@ -45,8 +45,8 @@ class Handler:
     # Advertise PIPELINING (RFC 2920), as production servers and smtp-sink do, so the
     # sender's pipelined path is the one under test; False tests the one-command-at-a-time path.
     pipelining: bool = True
-    # Return an SMTP reply to give instead of accepting a message, DROP to cut the
-    # connection at the end of DATA, or None to accept it.
+    # Return an SMTP reply to give instead of accepting a message, DROP to take it and cut
+    # the connection before answering, or None to accept it.
     data_reply: Callable[[object], str | None] | None = None
     # Seconds to wait before answering each message (a slow server).
     delay: float = 0.0
@@ -71,8 +71,12 @@ class Handler:
             await asyncio.sleep(self.delay)
         if self.data_reply is not None and (reply := self.data_reply(envelope)):
             if reply == DROP:
-                # The connection breaks after the message, before the server's answer: the
-                # sender cannot know whether it went (it did not).
+                # The server takes the message, then the connection breaks before its
+                # answer: the sender cannot know that it went (it did, as with a real
+                # server that queued it), and the tally counts it.
+                with self.lock:
+                    for rcpt in envelope.rcpt_tos:
+                        self.received.append(Received(envelope.mail_from, rcpt, envelope.content))
                 server.transport.close()
                 return "421 closing"
             return reply

@@ -1,0 +1,79 @@
+"""What the campaign report reads from the ledger: messages per minute, recipients by
+outcome, grouped error replies, and who got which content version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count
+
+from mailer.ledger import DELIVERY
+from mailer.models import Delivery
+
+
+def sent_per_minute(campaign_id: int, minutes: int = 120) -> list[tuple[datetime, int]]:
+    """Messages sent per minute over the campaign's last `minutes` minutes of sending."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH per_minute AS (
+                SELECT date_trunc('minute', sent_at) AS minute, count(*) AS sent
+                FROM {DELIVERY}
+                WHERE campaign_id = %(campaign)s AND status = 'sent' AND sent_at IS NOT NULL
+                GROUP BY 1
+            )
+            SELECT minute, sent FROM per_minute ORDER BY minute DESC LIMIT %(minutes)s
+            """,  # noqa: S608
+            {"campaign": campaign_id, "minutes": minutes},
+        )
+        rows = cursor.fetchall()
+    return list(reversed(rows))
+
+
+def outcomes(campaign_id: int) -> dict[str, int]:
+    """Recipients by outcome: sent, failed, waiting to retry, pending, in flight."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT CASE WHEN status = 'pending' AND attempts > 0 THEN 'retrying' ELSE status END,
+                   count(*)
+            FROM {DELIVERY} WHERE campaign_id = %(campaign)s GROUP BY 1
+            """,  # noqa: S608
+            {"campaign": campaign_id},
+        )
+        counts = dict(cursor.fetchall())
+    return {
+        name: counts.get(name, 0) for name in ("sent", "failed", "retrying", "pending", "sending")
+    }
+
+
+def error_replies(campaign_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """Error replies grouped (the same reply to many recipients is one line with a count)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT reply, status, count(*) AS recipients
+            FROM {DELIVERY}
+            WHERE campaign_id = %(campaign)s
+              AND (status = 'failed' OR (status = 'pending' AND attempts > 0))
+            GROUP BY reply, status ORDER BY recipients DESC, reply LIMIT %(limit)s
+            """,  # noqa: S608
+            {"campaign": campaign_id, "limit": limit},
+        )
+        rows = cursor.fetchall()
+    return [
+        {"reply": reply, "outcome": "failed" if s == "failed" else "retrying", "recipients": n}
+        for reply, s, n in rows
+    ]
+
+
+def sent_by_version(campaign_id: int) -> dict[int | None, int]:
+    """How many messages each content version of the campaign went out as."""
+    rows = (
+        Delivery.objects.filter(campaign_id=campaign_id, status=Delivery.Status.SENT)
+        .values_list("content_version")
+        .annotate(n=Count("id"))
+    )
+    return dict(rows.values_list("content_version", "n"))
