@@ -15,7 +15,7 @@ import pstats
 import time
 import uuid
 
-from bench import scenarios
+from bench.scenarios import common as scenarios
 from bench.stack import Stack
 
 

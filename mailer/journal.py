@@ -3,11 +3,11 @@
 Results reach the database once per chunk. Without the journal, a worker killed between a
 server's "250 OK" and the chunk's write would leave rows that were sent looking unsent, and
 they would be sent again. So each accepted message's delivery id is appended to a list in
-Redis straight after the 250 reply. The command is written to the socket without waiting
-for Redis to answer (its reply is read just before the next one is written), which costs a
-few microseconds instead of a round trip; once written, it reaches Redis even if the
-process is killed a moment later. When the dispatcher recovers a dead batch's rows, those in
-its journal are marked sent, the rest go back to `pending`.
+Redis straight after the 250 reply. The command is written to the socket on a connection
+whose replies are turned off, which costs a few microseconds instead of a round trip; once
+written, it reaches Redis even if the process is killed a moment later. When the dispatcher
+recovers a dead batch's rows, those in its journal are marked sent, the rest go back to
+`pending`.
 
 Just before a message's final dot, the batch also journals that it is about to end the
 message ("~id:time"). A batch that dies, or freezes and is taken for dead, after that point
@@ -43,22 +43,23 @@ def journal_key(batch_id: str) -> str:
 
 
 class Journal:
+    """A batch's journal, written on a connection of its own with replies turned off
+    (CLIENT REPLY OFF): each entry is one write to the socket, with nothing to read back or
+    parse, so journalling two entries per message costs less than one used to."""
+
     def __init__(self, batch_id: str) -> None:
         self.key = journal_key(batch_id)
+        encoded = self.key.encode()
+        self._prefix = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\n%s\r\n" % (len(encoded), encoded)
         self._connection: Connection | None = None
-        self._unread = 0
         self._started = False
 
     def _conn(self) -> Connection:
         if self._connection is None:
-            self._connection = get_redis().connection_pool.get_connection()
+            connection = get_redis().connection_pool.get_connection()
+            connection.send_command("CLIENT", "REPLY", "OFF")  # it answers nothing, not even this
+            self._connection = connection
         return self._connection
-
-    def _drain(self) -> None:
-        connection = self._conn()
-        while self._unread:
-            connection.read_response()
-            self._unread -= 1
 
     def note_sending(self, delivery_id: int) -> None:
         """Journal that the message is about to be ended (its final dot written)."""
@@ -71,16 +72,16 @@ class Journal:
         self._push(str(delivery_id))
 
     def _push(self, entry: str) -> None:
+        value = entry.encode()
         try:
             connection = self._conn()
-            self._drain()
-            connection.send_command("RPUSH", self.key, entry)
-            self._unread += 1
+            connection.send_packed_command(
+                [self._prefix + b"$%d\r\n%s\r\n" % (len(value), value)], check_health=False
+            )
             if not self._started:
                 connection.send_command("EXPIRE", self.key, JOURNAL_TTL)
-                self._unread += 1
                 self._started = True
-        except RedisError as error:
+        except (RedisError, OSError) as error:
             log.warning("send journal unavailable", error=str(error))
             self._lost()
 
@@ -89,18 +90,19 @@ class Journal:
             self._connection.disconnect()
             get_redis().connection_pool.release(self._connection)
         self._connection = None
-        self._unread = 0
+        self._started = False  # a new connection may find the journal gone: its expiry too
 
     def close(self, *, discard: bool) -> None:
-        """Read outstanding replies and give the connection back; discard once recorded."""
+        """Turn replies back on, discard the journal once recorded, give the connection back."""
         if self._connection is None:
             return
         try:
-            self._drain()
+            self._connection.send_command("CLIENT", "REPLY", "ON")
+            self._connection.read_response()  # +OK, after every entry before it was applied
             if discard and self._started:
                 self._connection.send_command("DEL", self.key)
                 self._connection.read_response()
-        except RedisError as error:
+        except (RedisError, OSError) as error:
             log.warning("send journal unavailable", error=str(error))
             self._lost()
         finally:
