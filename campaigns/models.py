@@ -232,9 +232,11 @@ class Campaign(models.Model):
     def waiting_for(self) -> Limit:
         """What a campaign that is not running waits for (NONE for a running or ended one)."""
         if self.status == self.Status.SCHEDULED:
-            if self.status_reason.startswith(SLOT_REASON):
-                return Limit.RUNNING_SLOTS
-            return Limit.SCHEDULE
+            if self.send_at is not None and self.send_at > timezone.now():
+                return Limit.SCHEDULE
+            # Due: it waits for the dispatcher to give it a running slot (the status reason
+            # says so once a tick found them all taken; until then, it is the next tick).
+            return Limit.RUNNING_SLOTS
         if self.status == self.Status.PAUSED:
             return Limit.PAUSED if self.status_reason in ("", USER_PAUSE) else Limit.ERRORS
         return Limit.NONE

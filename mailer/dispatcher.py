@@ -61,6 +61,13 @@ def tick() -> None:
         admit_due_campaigns(performance)
         share_limits(performance)
         fill_slots()
+        get_redis().set(key("dispatcher", "last-tick"), str(time.time()))
+
+
+def last_tick() -> float | None:
+    """When a dispatcher last finished a tick (compose's health check of beat reads it)."""
+    value = get_redis().get(key("dispatcher", "last-tick"))
+    return float(value) if value else None
 
 
 def running_ids() -> list[int]:

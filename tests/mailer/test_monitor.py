@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Limit
 from campaigns.services import campaign_pause
-from mailer import dispatcher, events, sender
+from mailer import dispatcher, events, heartbeats, sender
 from mailer.batch import run_batch
 from mailer.models import DomainThrottle, PerformanceSettings
 from mailer.status import engine_status, queue_depths, smtp_servers
@@ -132,3 +135,33 @@ def test_the_smtp_server_limit_is_named_when_it_holds_a_campaign_back(smtp_sink)
     shown = entry(engine_status(), campaign)
 
     assert shown["limited_by"] == "smtp_server"
+
+
+def test_a_campaign_just_started_without_a_send_time_never_waits_for_a_schedule():
+    # The status page once said a campaign started a moment ago waited for its schedule.
+    due = CampaignFactory(status=Campaign.Status.SCHEDULED, send_at=None, status_reason="")
+    assert due.waiting_for() == Limit.RUNNING_SLOTS  # before any tick looked at it
+    past = CampaignFactory(
+        status=Campaign.Status.SCHEDULED, send_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert past.waiting_for() == Limit.RUNNING_SLOTS
+    later = CampaignFactory(
+        status=Campaign.Status.SCHEDULED, send_at=timezone.now() + timedelta(hours=1)
+    )
+    assert later.waiting_for() == Limit.SCHEDULE
+
+
+def test_the_health_command_answers_for_a_worker_and_for_beat():
+    heartbeats.start_worker_heartbeat(
+        hostname="sender@box1", queues=["send"], concurrency=2, pool="prefork"
+    )
+    try:
+        call_command("alive", "worker", "sender@box1")
+        with pytest.raises(CommandError, match="No heartbeat from sender@box2"):
+            call_command("alive", "worker", "sender@box2")
+    finally:
+        heartbeats.stop_worker_heartbeat("sender@box1")
+    with pytest.raises(CommandError, match="has not ticked"):
+        call_command("alive", "beat")
+    dispatcher.tick()
+    call_command("alive", "beat")

@@ -12,6 +12,7 @@ import yaml
 from django.conf import settings
 from django.core.management import get_commands
 
+from mailer.models import BATCH_TURN_SECONDS
 from settings.environment import VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +100,24 @@ def test_beat_flower_and_web_commands_point_at_real_modules():
     assert web[:2] == ["gunicorn", "settings.wsgi"]
     assert (ROOT / "settings" / "wsgi.py").exists()
     assert settings.CELERY_BEAT_SCHEDULE["dispatch-tick"]["schedule"] == 1.0
+
+
+LONG_RUNNING = ["web", "beat", "dispatcher", "worker", "sender", "flower"]
+
+
+@pytest.mark.parametrize("service", LONG_RUNNING)
+def test_every_long_running_service_has_a_healthcheck(service):
+    check = SERVICES[service].get("healthcheck")
+    assert check and check["test"], f"{service} has no healthcheck"
+
+
+@pytest.mark.parametrize("service", ["dispatcher", "worker", "sender"])
+def test_workers_get_longer_than_a_batch_turn_to_stop(service):
+    grace = SERVICES[service].get("stop_grace_period", "10s")
+    assert grace.endswith("s") and int(grace[:-1]) > BATCH_TURN_SECONDS
+    command = " ".join(SERVICES[service]["healthcheck"]["test"])
+    assert "alive worker" in command and f"{service}@" in command
+
+
+def test_the_health_commands_exist():
+    assert "alive" in get_commands()
