@@ -18,7 +18,7 @@ from subscribers import access
 
 def refused_lists(request, campaign) -> str:
     """Why the user may not start or resume the campaign ("" if they may)."""
-    refused = access.may_send_to(request.user, campaign.lists.all())
+    refused = access.refused_lists(request.user, campaign.lists.all())
     if not refused:
         return ""
     names = ", ".join(m.name for m in refused)

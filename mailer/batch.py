@@ -35,6 +35,7 @@ from mailer.sender import (
     domain_rates,
     pause_campaign,
     to_result,
+    unknown_outcomes,
 )
 from mailer.smtp import Connection, Outcome, ServerConfig, ServerUnavailable, pool
 from settings.redis import get_redis, key
@@ -132,7 +133,6 @@ class Batch:
 
     def run(self) -> None:
         charge: scheduler.Charge | None = None
-        next_renewal = time.monotonic() + leases.RENEW_EVERY
         try:
             while time.monotonic() - self.started < MAX_BATCH_SECONDS:
                 self.refresh_settings()
@@ -162,9 +162,8 @@ class Batch:
                 charge = scheduler.Charge(
                     pick.campaign_id, seconds, pick.estimate, sent, measured=measured
                 )
-                if time.monotonic() >= next_renewal:
-                    self.fence.confirm()
-                    next_renewal = time.monotonic() + leases.RENEW_EVERY
+                # Renews the lease (and the heartbeat) every CONFIRM_EVERY seconds, idle or not.
+                self.fence.check()
         except LostLease as lost:
             # Taken for dead (frozen past its heartbeat, say): another batch may have its
             # rows. It stops at once; what it still holds, if anything, goes back.
@@ -312,9 +311,7 @@ class Batch:
             self.unrecorded = False
             sent = sum(1 for r in results if r.status == Delivery.Status.SENT)
             counters.note_sent(campaign_id, sent)
-            counters.note_unknown(
-                campaign_id, sum(1 for r in results if r.reply.startswith("outcome unknown"))
-            )
+            counters.note_unknown(campaign_id, unknown_outcomes(results))
             counters.note_server_replies(
                 sender.server.key,
                 sent=sent,

@@ -17,12 +17,11 @@ from settings.redis import get_redis, key, text
 # with a broker restart) and replaced. If it does run later, it works normally: batches
 # claim rows in the database, so an extra batch is harmless.
 QUEUED_LEASE_SECONDS = 60
-# A running batch extends its lease at least every RENEW_EVERY seconds. The lease must
-# outlast the slowest single SMTP exchange (SmtpServer.timeout, 20 s by default): a batch
-# that is alive but stuck in one slow exchange must not have its rows taken away. A batch
-# whose process dies is noticed sooner, through the process heartbeat.
+# A running batch extends its lease every few seconds (mailer.fence, CONFIRM_EVERY). The
+# lease must outlast the slowest single SMTP exchange (SmtpServer.timeout, 20 s by default):
+# a batch that is alive but stuck in one slow exchange must not have its rows taken away. A
+# batch whose process dies is noticed sooner, through the process heartbeat.
 LEASE_SECONDS = 60
-RENEW_EVERY = 5
 
 
 def _key() -> str:

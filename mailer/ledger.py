@@ -15,6 +15,7 @@ tables of the other apps that they read and write are named here, from their mod
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from campaigns.audience import audience_where
 from campaigns.models import Campaign
 from mailer import counters
 from mailer.models import Delivery
+from mailer.smtp import UNKNOWN_REPLY
 from subscribers.addresses import domain_of
 from subscribers.models import Subscriber, Subscription
 
@@ -222,8 +224,8 @@ def holders(campaign_id: int) -> dict[str | None, datetime | None]:
     }
 
 
-UNKNOWN_REPLY = (
-    "outcome unknown: the worker died after sending the whole message, before the server's "
+UNKNOWN_DEAD_REPLY = (
+    f"{UNKNOWN_REPLY}: the worker died after sending the whole message, before the server's "
     "answer; counted as sent (Settings → Performance → retry unknown outcomes is off)"
 )
 
@@ -233,9 +235,9 @@ def settle(
     campaign_id: int,
     batch_id: str,
     sent_ids: set[int],
-    unknown_ids: set[int] = frozenset(),  # type: ignore[assignment]
+    unknown_ids: Collection[int] = (),
     retry_unknown: bool = True,
-    keep_ids: set[int] = frozenset(),  # type: ignore[assignment]
+    keep_ids: Collection[int] = (),
 ) -> tuple[int, int]:
     """Rows of a batch that died: those its send journal names are sent; those it ended
     without hearing the answer go back to pending with `retry_unknown`, else count as sent
@@ -253,19 +255,20 @@ def settle(
             claimed_by=None,
             claimed_at=None,
         )
-        if unknown_ids and not retry_unknown:
-            unknown = rows.filter(id__in=unknown_ids).update(
+        unknown = rows.filter(id__in=unknown_ids)
+        if retry_unknown:
+            unanswered = unknown.count()  # pending again with the rest, just below
+        else:
+            unanswered = unknown.update(
                 status=Delivery.Status.SENT,
                 sent_at=timezone.now(),
                 attempts=F("attempts") + 1,
-                reply=UNKNOWN_REPLY,
+                reply=UNKNOWN_DEAD_REPLY,
                 claimed_by=None,
                 claimed_at=None,
             )
-            sent += unknown
-            counters.note_unknown(campaign_id, unknown)
-        if unknown_ids and retry_unknown:
-            counters.note_unknown(campaign_id, rows.filter(id__in=unknown_ids).count())
+            sent += unanswered
+        counters.note_unknown(campaign_id, unanswered)
         returned = rows.update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
         if sent:
             Campaign.objects.filter(pk=campaign_id).update(sent=F("sent") + sent)

@@ -16,7 +16,7 @@ from mailer import events, throttle
 from mailer.compose import CampaignComposer
 from mailer.ledger import Claimed, Result
 from mailer.models import Delivery, DomainThrottle, PerformanceSettings
-from mailer.smtp import Outcome, SendResult, ServerConfig, choose_server
+from mailer.smtp import UNKNOWN_REPLY, Outcome, SendResult, ServerConfig, choose_server
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +66,11 @@ def to_result(row: Claimed, sent: SendResult, performance: PerformanceSettings) 
         reply = f"gave up after {row.attempts + 1} attempts: {sent.reply}"[:500]
         return Result(row.id, Delivery.Status.FAILED, reply)
     return Result(row.id, Delivery.Status.PENDING, sent.reply, when)
+
+
+def unknown_outcomes(results: list[Result]) -> int:
+    """How many of a chunk's messages went out whole with no answer from the server."""
+    return sum(1 for r in results if r.reply.startswith(UNKNOWN_REPLY))
 
 
 class CampaignSender:

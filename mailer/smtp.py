@@ -6,7 +6,6 @@ import enum
 import random
 import smtplib
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -151,6 +150,10 @@ class Outcome(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+# How a reply starts when the outcome is unknown (counted by mailer.batch and the report).
+UNKNOWN_REPLY = "outcome unknown"
+
+
 class Guard(Protocol):
     """What the sender checks around each message (mailer.batch: the batch's fence and
     journal). Raising from either leaves the message unsent: before MAIL FROM nothing was
@@ -215,6 +218,7 @@ class Connection:
         self.config = config
         self.smtp: smtplib.SMTP | None = None
         self.pipelining = False
+        self.ended = False  # the current message's final dot was written
 
     def open(self) -> None:
         config = self.config
@@ -257,22 +261,10 @@ class Connection:
             self.open()
         smtp = self.smtp
         assert smtp is not None
-        ended = False  # the final dot was written
-
-        def end(body: bytes) -> tuple[int, bytes]:
-            nonlocal ended
-            try:
-                guard.before_dot()
-            except BaseException:
-                self.abort()
-                raise
-            ended = True
-            smtp.send(body + b".\r\n")
-            return smtp.getreply()
-
+        self.ended = False
         try:
             if self.pipelining and sender.isascii() and recipient.isascii():
-                return self._send_pipelined(smtp, sender, recipient, data, end)
+                return self._send_pipelined(smtp, sender, recipient, data, guard)
             code, message = smtp.mail(sender)
             if code != 250:
                 # A refused sender says nothing about the recipient: try again later.
@@ -287,7 +279,7 @@ class Connection:
             if code != 354:
                 smtp.rset()
                 return _classify(code, message)
-            code, message = end(_body(data))
+            code, message = self._end(smtp, data, guard)
             if code != 250:
                 return _classify(code, message)
             return SendResult(Outcome.SENT, _reply(code, message))
@@ -296,14 +288,26 @@ class Connection:
             return _classify(error.smtp_code, error.smtp_error)
         except (TimeoutError, OSError, smtplib.SMTPException) as error:
             self.close()
-            if ended:
+            if self.ended:
                 return SendResult(
                     Outcome.UNKNOWN,
-                    f"outcome unknown: the connection broke after the message was sent, before "
+                    f"{UNKNOWN_REPLY}: the connection broke after the message was sent, before "
                     f"the server's answer ({error})"[:500],
                     True,
                 )
             return SendResult(Outcome.TEMPORARY, f"connection lost: {error}"[:500], True)
+
+    def _end(self, smtp: smtplib.SMTP, data: bytes, guard: Guard) -> tuple[int, bytes]:
+        """Write the message and its final dot, once the guard allows; the server's answer."""
+        body = _body(data)
+        try:
+            guard.before_dot()
+        except BaseException:
+            self.abort()
+            raise
+        self.ended = True  # from here on, a broken connection leaves the outcome unknown
+        smtp.send(body + b".\r\n")
+        return smtp.getreply()
 
     def abort(self) -> None:
         """Drop the connection without ending the message: the server discards it."""
@@ -317,7 +321,7 @@ class Connection:
         sender: str,
         recipient: str,
         data: bytes,
-        end: Callable[[bytes], tuple[int, bytes]],
+        guard: Guard,
     ) -> SendResult:
         """MAIL, RCPT and DATA in one write (RFC 2920), then the message: two round trips
         instead of four, and no per-message regular expressions over the body."""
@@ -338,7 +342,7 @@ class Connection:
         if data_reply[0] != 354:
             smtp.rset()
             return _classify(*data_reply)
-        code, message = end(_body(data))
+        code, message = self._end(smtp, data, guard)
         if code != 250:
             return _classify(code, message)
         return SendResult(Outcome.SENT, _reply(code, message))

@@ -64,6 +64,13 @@ def send_campaign_test(
     return replies
 
 
+def _site_sender() -> tuple[str, str, str]:
+    """The From header, envelope sender and Message-ID domain of the site's own messages."""
+    sender = format_sender(settings.DEFAULT_FROM_EMAIL)
+    envelope_from = parseaddr(sender)[1]
+    return sender, envelope_from, envelope_from.rpartition("@")[2] or "localhost"
+
+
 def _send_to(address: str, data: bytes, envelope_from: str, what: str) -> str:
     connection = pool.acquire(choose_server(None))
     try:
@@ -85,9 +92,7 @@ def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
     context = {"subscriber": subscriber, "lists": lists, "confirm_url": confirm_url}
     text = render_to_string("subscribers/email/confirm.txt", context)
     html = render_to_string("subscribers/email/confirm.html", context)
-    sender = format_sender(settings.DEFAULT_FROM_EMAIL)
-    envelope_from = parseaddr(sender)[1]
-    domain = envelope_from.rpartition("@")[2] or "localhost"
+    sender, envelope_from, domain = _site_sender()
     names = ", ".join(mailing_list.name for mailing_list in lists)
     data = build_message(
         headers=[
@@ -122,9 +127,7 @@ def send_subscriber_notice(*, subscriber_id: int, kind: str) -> str:
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
     if subscriber is None:
         return "erased since it was asked for"
-    sender = format_sender(settings.DEFAULT_FROM_EMAIL)
-    envelope_from = parseaddr(sender)[1]
-    domain = envelope_from.rpartition("@")[2] or "localhost"
+    sender, envelope_from, domain = _site_sender()
     message = EmailMessage(policy=SMTP)
     message["From"] = sender
     message["To"] = subscriber.email

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from subscribers.models import MailingList
@@ -54,7 +54,7 @@ def scope(user: Any, rows: QuerySet, path: str, *, every: bool = False) -> Query
     return rows.filter(pk__in=matching)
 
 
-def may_send_to(user: Any, lists: Iterable[MailingList]) -> list[MailingList]:
+def refused_lists(user: Any, lists: Iterable[MailingList]) -> list[MailingList]:
     """The lists of `lists` the user may not send to (empty: they may send)."""
     if not restricted(user):
         return []
@@ -84,10 +84,6 @@ class ScopedToLists:
         if db_field.related_model is MailingList:
             kwargs["queryset"] = lists_for(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
-
-
-def visible(user: Any, obj: Model, path: str, *, every: bool = False) -> bool:
-    return scope(user, type(obj)._default_manager.filter(pk=obj.pk), path, every=every).exists()
 
 
 class ScopedRelatedFilter(admin.RelatedFieldListFilter):
