@@ -22,7 +22,7 @@ from structlog.contextvars import bound_contextvars
 
 from campaigns.models import Campaign
 from campaigns.rendering import TemplateError
-from mailer import counters, events, heartbeats, leases, scheduler, throttle
+from mailer import counters, events, heartbeats, leases, scheduler, shutdown, throttle
 from mailer.fence import Fence, LostLease, MessageGuard
 from mailer.journal import Journal
 from mailer.ledger import Claimed, Result, claim, give_back, record
@@ -64,7 +64,7 @@ def run_batch(*, batch_id: str) -> dict[str, Any]:
     leases.grant(batch_id, leases.LEASE_SECONDS, owner=owner)
     batch = Batch(batch_id, started, owner)
     # Every line logged while the batch runs carries its id (and, per chunk, the campaign's).
-    with bound_contextvars(batch_id=batch_id):
+    with bound_contextvars(batch_id=batch_id), shutdown.batch_running():
         try:
             batch.run()
         finally:
@@ -134,7 +134,7 @@ class Batch:
     def run(self) -> None:
         charge: scheduler.Charge | None = None
         try:
-            while time.monotonic() - self.started < MAX_BATCH_SECONDS:
+            while time.monotonic() - self.started < MAX_BATCH_SECONDS and not shutdown.requested():
                 self.refresh_settings()
                 pick = self.scheduler.pick(charge)
                 charge = None
@@ -286,8 +286,11 @@ class Batch:
         began = time.monotonic()
         try:
             for row in to_send:
-                if results and time.monotonic() - began > MAX_CHUNK_SECONDS:
-                    break  # a slow server: the rest goes back for other slots to share
+                # A slow server, or the worker is stopping: the rest goes back for other slots.
+                if shutdown.requested() or (
+                    results and time.monotonic() - began > MAX_CHUNK_SECONDS
+                ):
+                    break
                 results.append(self.send_one(sender, connection_, row))
         except ServerUnavailable as error:
             # The connection dropped and could not be reopened: what was sent is recorded

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
 
 from campaigns.models import Campaign
-from mailer import heartbeats, ledger, scheduler
+from mailer import heartbeats, ledger, scheduler, shutdown
 from settings import audit
 from subscribers.models import Subscriber
 
@@ -31,6 +31,18 @@ def announce_worker(sender, **kwargs) -> None:
 @worker_shutdown.connect
 def retire_worker(sender, **kwargs) -> None:
     heartbeats.stop_worker_heartbeat(sender.hostname)
+
+
+@worker_process_init.connect
+def prepare_pool_process(**kwargs) -> None:
+    shutdown.install_in_pool_process()
+
+
+@worker_shutting_down.connect
+def stop_batches(sender, **kwargs) -> None:
+    """SIGTERM (docker stop, a scale-down): batches give their rows back now, not at the end
+    of their turn (mailer.shutdown)."""
+    shutdown.notify_pool()
 
 
 # Statuses in which no send slot may serve a campaign any more.
