@@ -22,7 +22,7 @@ from structlog.contextvars import bound_contextvars
 
 from campaigns.models import Campaign
 from campaigns.rendering import TemplateError
-from mailer import counters, events, heartbeats, leases, scheduler, shutdown, throttle
+from mailer import backoff, counters, events, heartbeats, leases, scheduler, shutdown, throttle
 from mailer.fence import Fence, LostLease, MessageGuard
 from mailer.journal import Journal
 from mailer.ledger import Claimed, Result, claim, give_back, record
@@ -34,6 +34,7 @@ from mailer.sender import (
     CampaignSender,
     domain_rates,
     pause_campaign,
+    server_failed,
     to_result,
     unknown_outcomes,
 )
@@ -53,8 +54,6 @@ MAX_SLEEP = 1.0
 MAX_CHUNK_SECONDS = 1.0
 # Spread of the wake-ups of idle slots, in seconds.
 IDLE_JITTER = 0.02
-# Consecutive failures to reach a campaign's SMTP server before the campaign pauses.
-MAX_SERVER_FAILURES = 5
 
 
 def run_batch(*, batch_id: str) -> dict[str, Any]:
@@ -292,6 +291,10 @@ class Batch:
                 ):
                     break
                 results.append(self.send_one(sender, connection_, row))
+                if backoff.is_complaint(results[-1].reply):
+                    # Too much mail for the server: slower from now on, for every worker.
+                    backoff.cut(sender.server, results[-1].reply)
+                    break
         except ServerUnavailable as error:
             # The connection dropped and could not be reopened: what was sent is recorded
             # below, the rest goes back to pending.
@@ -313,7 +316,7 @@ class Batch:
             )
             self.unrecorded = False
             sent = sum(1 for r in results if r.status == Delivery.Status.SENT)
-            counters.note_sent(campaign_id, sent)
+            counters.note_sent(campaign_id, sent, sender.server.key)
             counters.note_unknown(campaign_id, unknown_outcomes(results))
             counters.note_server_replies(
                 sender.server.key,
@@ -372,29 +375,5 @@ class Batch:
         self.senders[campaign_id] = None
 
     def server_failed(self, campaign_id: int, error: ServerUnavailable) -> None:
-        sender = self.senders[campaign_id]
-        if sender is not None:
-            counters.note_server_replies(sender.server.key, sent=0, errors=[str(error)])
-        if error.authentication:
-            pause_campaign(campaign_id, f"paused: {error}")
+        if server_failed(campaign_id, self.senders[campaign_id], error):
             self.senders[campaign_id] = None
-            return
-        client = get_redis()
-        name = key("server-failures", campaign_id)
-        failures = int(client.incr(name))
-        client.expire(name, 3600)
-        if failures >= MAX_SERVER_FAILURES:
-            pause_campaign(
-                campaign_id, f"paused after {failures} failed attempts to connect: {error}"
-            )
-            self.senders[campaign_id] = None
-            return
-        # Back off 2, 4, 8, 16 s before a batch tries this campaign's server again.
-        scheduler.hold(campaign_id, 2**failures, f"SMTP server unavailable: {error}")
-        events.warn(
-            "smtp server unavailable",
-            f"Campaign {campaign_id} could not reach its SMTP server ({failures} of "
-            f"{MAX_SERVER_FAILURES} attempts before it pauses): {error}",
-            campaign_id=campaign_id,
-            failures=failures,
-        )

@@ -17,14 +17,19 @@ _COUNTER_TTL = 120
 SERVER_ERRORS_KEPT = 20
 
 
-def note_sent(campaign_id: int, count: int) -> None:
-    """Count messages sent this second; rates are read back from these per-second counters."""
+def note_sent(campaign_id: int, count: int, server_key: str | None = None) -> None:
+    """Count messages sent this second, per campaign and per SMTP server; rates are read
+    back from these per-second counters."""
     if count <= 0:
         return
-    name = key("sent", campaign_id, int(time.time()))
+    second = int(time.time())
+    names = [key("sent", campaign_id, second)]
+    if server_key is not None:
+        names.append(key("server-sent", server_key, second))
     pipe = get_redis().pipeline(transaction=False)
-    pipe.incrby(name, count)
-    pipe.expire(name, _COUNTER_TTL)
+    for name in names:
+        pipe.incrby(name, count)
+        pipe.expire(name, _COUNTER_TTL)
     pipe.execute()
 
 
@@ -48,6 +53,13 @@ def rate(campaign_id: int, window: int = RATE_WINDOW) -> float:
     names = [key("sent", campaign_id, second) for second in range(now - window, now)]
     values = get_redis().mget(names)
     return sum(int(v) for v in values if v) / window
+
+
+def server_rate(server_key: str, window: int = 3) -> float:
+    """Messages per second sent through one SMTP server over the last `window` seconds."""
+    now = int(time.time())
+    names = [key("server-sent", server_key, second) for second in range(now - window, now)]
+    return sum(int(v) for v in get_redis().mget(names) if v) / window
 
 
 # When this process last wrote each server's last success: once a second is enough for the

@@ -23,7 +23,7 @@ from django.utils import timezone
 from redis.exceptions import LockError
 
 from campaigns.models import SLOT_REASON, Campaign
-from mailer import events, heartbeats, journal, leases, ledger, scheduler, throttle
+from mailer import backoff, events, heartbeats, journal, leases, ledger, scheduler, throttle
 from mailer.models import DomainThrottle, PerformanceSettings, SmtpServer
 from mailer.smtp import ServerConfig
 from settings import queues
@@ -90,12 +90,15 @@ def share_limits(performance: PerformanceSettings) -> None:
         throttle.Demand(c.pk, c.weight, c.effective_rate(performance.default_campaign_rate))
         for c in active
     ]
+    server_rates: dict[str, float | int | None] = {
+        ServerConfig.from_model(s).key: s.rate_limit for s in SmtpServer.objects.all()
+    }
+    # Servers that complained of too much mail send at their adaptive rate (mailer.backoff).
+    server_rates.update(backoff.recover(server_rates))
     throttle.publish_limits(
         global_rate=performance.message_rate,
         campaign_rates=throttle.allocate_rates(performance.message_rate, demands),
-        server_rates={
-            ServerConfig.from_model(s).key: s.rate_limit for s in SmtpServer.objects.all()
-        },
+        server_rates=server_rates,
         domain_rates=dict(DomainThrottle.objects.values_list("domain", "rate_limit")),
     )
     scheduler.publish_active({c.pk: c.weight for c in active})

@@ -150,6 +150,9 @@ class Result:
     status: str
     reply: str
     next_attempt_at: datetime | None = None
+    # Attempts this result uses up: none when the server refused for its own reasons (it
+    # complained of too much mail, mailer.backoff), not for the recipient's.
+    attempts: int = 1
 
 
 def record(
@@ -159,18 +162,20 @@ def record(
     from) and the campaign's counters in one statement."""
     if not results:
         return
-    values = ", ".join(["(%s::bigint, %s::text, %s::text, %s::timestamptz)"] * len(results))
+    values = ", ".join(
+        ["(%s::bigint, %s::text, %s::text, %s::timestamptz, %s::integer)"] * len(results)
+    )
     params: list[Any] = []
     for r in results:
-        params += [r.delivery_id, r.status, r.reply, r.next_attempt_at]
+        params += [r.delivery_id, r.status, r.reply, r.next_attempt_at, r.attempts]
     sql = f"""
-    WITH v(id, status, reply, next_attempt_at) AS (VALUES {values}),
+    WITH v(id, status, reply, next_attempt_at, attempts) AS (VALUES {values}),
     updated AS (
         UPDATE {DELIVERY} d
         SET status = v.status,
             reply = v.reply,
             next_attempt_at = v.next_attempt_at,
-            attempts = d.attempts + 1,
+            attempts = d.attempts + v.attempts,
             sent_at = CASE WHEN v.status = 'sent' THEN now() ELSE d.sent_at END,
             content_version = CASE WHEN v.status = 'sent' THEN %s::integer
                                    ELSE d.content_version END,

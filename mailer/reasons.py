@@ -9,8 +9,9 @@ from typing import Any
 from django.urls import reverse
 
 from campaigns.models import Campaign, Limit
-from mailer import counters, scheduler, throttle
-from mailer.models import PerformanceSettings
+from mailer import backoff, counters, scheduler, throttle
+from mailer.models import PerformanceSettings, SmtpServer
+from mailer.smtp import ServerConfig
 from settings.redis import get_redis, text
 
 # Names the throttle gives its buckets -> what the status calls that limit.
@@ -59,6 +60,39 @@ def limited_by(
             return rate_limit
         return Limit.WORKER_SLOTS
     return Limit.NONE
+
+
+def backoff_status(server: ServerConfig, state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A server in adaptive back-off (mailer.backoff), in words: the rate it may take now,
+    of what, and what it said."""
+    if not state:
+        return None
+    rate = state["rate"]
+    of = f"{server.rate_limit}/s" if server.rate_limit else f"the {state['ceiling']:.0f}/s it took"
+    return {
+        "rate": round(rate, 1),
+        "ceiling": round(state["ceiling"], 1),
+        "reply": state["reply"],
+        "since": state["since"],
+        "text": f"Throttled by the server: {rate:.0f}/s of {of} (it answered “{state['reply']}”); "
+        f"the rate comes back by {backoff.STEP * state['ceiling']:.1f}/s each second while the "
+        "server accepts.",
+    }
+
+
+def server_backoff(campaign: Campaign) -> dict[str, Any] | None:
+    """The back-off of the server the campaign sends through, if it is in one."""
+    states = backoff.states()
+    if not states:
+        return None
+    servers = SmtpServer.objects.filter(is_enabled=True)
+    if campaign.smtp_server_id is not None:
+        servers = SmtpServer.objects.filter(pk=campaign.smtp_server_id)
+    configs = [ServerConfig.from_model(s) for s in servers] or [ServerConfig.default()]
+    for server in configs:
+        if server.key in states:
+            return backoff_status(server, states[server.key])
+    return None
 
 
 def server_hold(campaign: Campaign) -> str:
@@ -123,6 +157,9 @@ def explain(
         }
     if limit == Limit.SMTP_SERVER:
         hold = server_hold(campaign)
+        throttled = server_backoff(campaign)
+        if throttled and not hold:
+            hold = throttled["text"].removesuffix(".")
         return {
             "text": (hold + ".")
             if hold

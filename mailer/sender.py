@@ -12,11 +12,19 @@ from django.utils import timezone
 
 from campaigns.content import prepared_content
 from campaigns.models import Campaign
-from mailer import events, throttle
+from mailer import backoff, counters, events, scheduler, throttle
 from mailer.compose import CampaignComposer
 from mailer.ledger import Claimed, Result
 from mailer.models import Delivery, DomainThrottle, PerformanceSettings
-from mailer.smtp import UNKNOWN_REPLY, Outcome, SendResult, ServerConfig, choose_server
+from mailer.smtp import (
+    UNKNOWN_REPLY,
+    Outcome,
+    SendResult,
+    ServerConfig,
+    ServerUnavailable,
+    choose_server,
+)
+from settings.redis import get_redis, key
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +65,11 @@ def to_result(row: Claimed, sent: SendResult, performance: PerformanceSettings) 
     if sent.outcome == Outcome.UNKNOWN and not performance.retry_unknown:
         # Most likely delivered: sending it again would most likely repeat it.
         return Result(row.id, Delivery.Status.SENT, sent.reply)
+    if backoff.is_complaint(sent.reply):
+        # Too much mail for the server, nothing about this recipient: again soon, at the
+        # slower rate, and the attempt does not count.
+        soon = timezone.now() + timedelta(seconds=backoff.RETRY_SECONDS)
+        return Result(row.id, Delivery.Status.PENDING, sent.reply, soon, attempts=0)
     when = retry_at(row.attempts + 1, performance)
     if when is not None and sent.connection_lost:
         # The server or the network failed, not this address: try again as soon as the
@@ -121,3 +134,36 @@ def pause_campaign(campaign_id: int, reason: str) -> None:
         return
     log.info("campaign paused", campaign_id=campaign.pk, reason=reason)
     events.warn("campaign paused", reason, campaign_id=campaign_id)
+
+
+# Consecutive failures to reach a campaign's SMTP server before the campaign pauses.
+MAX_SERVER_FAILURES = 5
+
+
+def server_failed(
+    campaign_id: int, sender: CampaignSender | None, error: ServerUnavailable
+) -> bool:
+    """A campaign's SMTP server could not be reached or refused the login: hold the campaign
+    for a growing while, or pause it; returns whether it was paused."""
+    if sender is not None:
+        counters.note_server_replies(sender.server.key, sent=0, errors=[str(error)])
+    if error.authentication:
+        pause_campaign(campaign_id, f"paused: {error}")
+        return True
+    client = get_redis()
+    name = key("server-failures", campaign_id)
+    failures = int(client.incr(name))
+    client.expire(name, 3600)
+    if failures >= MAX_SERVER_FAILURES:
+        pause_campaign(campaign_id, f"paused after {failures} failed attempts to connect: {error}")
+        return True
+    # Back off 2, 4, 8, 16 s before a batch tries this campaign's server again.
+    scheduler.hold(campaign_id, 2**failures, f"SMTP server unavailable: {error}")
+    events.warn(
+        "smtp server unavailable",
+        f"Campaign {campaign_id} could not reach its SMTP server ({failures} of "
+        f"{MAX_SERVER_FAILURES} attempts before it pauses): {error}",
+        campaign_id=campaign_id,
+        failures=failures,
+    )
+    return False

@@ -327,6 +327,11 @@ class Connection:
         instead of four, and no per-message regular expressions over the body."""
         smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
         mail = smtp.getreply()
+        if mail[0] == 421:
+            # The server is closing the session (RFC 5321 3.8) and may not answer the rest:
+            # its reason ("too many messages") is what the sender needs to hear.
+            self.abort()
+            return SendResult(Outcome.TEMPORARY, "sender refused: " + _reply(*mail), True)
         rcpt = smtp.getreply()
         data_reply = smtp.getreply()
         if data_reply[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):

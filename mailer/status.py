@@ -13,9 +13,16 @@ from django.conf import settings
 from kombu import Connection
 
 from campaigns.models import Campaign
-from mailer import counters, events, heartbeats, leases, throttle
+from mailer import backoff, counters, events, heartbeats, leases, throttle
 from mailer.models import PerformanceSettings, SmtpServer
-from mailer.reasons import admin_url, explain, limited_by, live_limits, server_hold
+from mailer.reasons import (
+    admin_url,
+    backoff_status,
+    explain,
+    limited_by,
+    live_limits,
+    server_hold,
+)
 from mailer.smtp import ServerConfig
 from subscribers import access
 
@@ -143,6 +150,7 @@ def smtp_servers() -> list[dict[str, Any]]:
     configs.append((ServerConfig.default(), not enabled))
     servers = []
     replies = counters.server_replies([config.key for config, _ in configs])
+    throttled = backoff.states()
     for (config, in_use), (last_ok, errors) in zip(configs, replies, strict=True):
         servers.append(
             {
@@ -153,6 +161,8 @@ def smtp_servers() -> list[dict[str, Any]]:
                 "security": config.security,
                 "in_use": in_use,
                 "rate_limit": config.rate_limit,
+                # The server complained of too much mail: its adaptive rate now.
+                "backoff": backoff_status(config, throttled.get(config.key)),
                 "last_success": last_ok,
                 "recent_errors": errors,
             }

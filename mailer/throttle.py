@@ -166,7 +166,7 @@ def publish_limits(
     *,
     global_rate: int | None,
     campaign_rates: dict[int, float | None],
-    server_rates: dict[str, int | None],
+    server_rates: Mapping[str, float | int | None],
     domain_rates: dict[str, int],
 ) -> None:
     """Make the current limits live for every batch (read by the Lua script on each call)."""

@@ -7,8 +7,9 @@ import pytest
 
 from campaigns.models import Campaign
 from mailer import scheduler
-from mailer.batch import MAX_SERVER_FAILURES, run_batch
+from mailer.batch import run_batch
 from mailer.models import Delivery, PerformanceSettings
+from mailer.sender import MAX_SERVER_FAILURES
 from mailer.smtp import pool
 from settings.redis import get_redis, key
 from tests.factories import (
