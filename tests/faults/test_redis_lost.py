@@ -12,6 +12,7 @@ from mailer import throttle
 from mailer.models import Delivery
 from settings.redis import get_redis
 from tests.e2e.helpers import (
+    burst_bound,
     campaign_with,
     largest_one_second_burst,
     rate_between,
@@ -67,9 +68,14 @@ def test_a_campaign_completes_without_loss_or_repeats_when_redis_loses_its_data(
     campaign.refresh_from_db()
     assert (campaign.sent, campaign.failed, campaign.total) == (count, 0, count)
     assert not Delivery.objects.filter(campaign=campaign).exclude(status="sent").exists()
-    # The rate limit holds again after the wipe (its bucket starts afresh).
-    after = [m.at for m in smtp_sink.messages() if m.at >= wiped_at + 1]
-    assert largest_one_second_burst(after) <= rate * 1.1
+    # The rate limit holds again after the wipe (its bucket starts afresh): exactly, over the
+    # rest of the campaign, and within a burst and the scheduling slack in any one second.
+    # (The bound was 1.1 times the rate, which is rate + burst exactly: with no room for the time
+    # between a token and the sink's stamp it failed 3 runs in 3 beside stress-ng, at
+    # 289 to 305, and now and then on an idle machine.)
+    after = sorted(m.at for m in smtp_sink.messages() if m.at >= wiped_at + 1)
+    assert largest_one_second_burst(after) <= burst_bound(rate)
+    assert rate_between(after, after[0], after[-1]) <= rate * 1.03
 
 
 @needs_servers
