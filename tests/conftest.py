@@ -20,11 +20,30 @@ def pytest_addoption(parser) -> None:
         action="store_true",
         help="Fault suite: the long variants (a 60 s run of 421 replies, a 30 s outage).",
     )
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        help="Fault suite: the soak run (500 messages/s with a random fault every minute).",
+    )
+    parser.addoption(
+        "--soak-minutes",
+        type=int,
+        default=30,
+        help="How long the soak run sends (default 30 minutes).",
+    )
 
 
 @pytest.fixture
 def long_faults(request) -> bool:
     return bool(request.config.getoption("--long"))
+
+
+@pytest.fixture
+def soak_minutes(request) -> int:
+    """Minutes of the soak run; 0 without --soak (the test is then skipped)."""
+    if not request.config.getoption("--soak"):
+        return 0
+    return int(request.config.getoption("--soak-minutes"))
 
 
 @pytest.fixture(autouse=True)

@@ -52,6 +52,8 @@ class Handler:
     delay: float = 0.0
     # Sessions that greeted the server (EHLO), to tell that nobody connected.
     greetings: int = 0
+    # Keep each message's content; a long run (the soak) keeps only who got one and when.
+    keep_data: bool = True
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -74,16 +76,18 @@ class Handler:
                 # The server takes the message, then the connection breaks before its
                 # answer: the sender cannot know that it went (it did, as with a real
                 # server that queued it), and the tally counts it.
-                with self.lock:
-                    for rcpt in envelope.rcpt_tos:
-                        self.received.append(Received(envelope.mail_from, rcpt, envelope.content))
+                self.keep(envelope)
                 server.transport.close()
                 return "421 closing"
             return reply
+        self.keep(envelope)
+        return "250 OK queued"
+
+    def keep(self, envelope) -> None:
+        data = envelope.content if self.keep_data else b""
         with self.lock:
             for rcpt in envelope.rcpt_tos:
-                self.received.append(Received(envelope.mail_from, rcpt, envelope.content))
-        return "250 OK queued"
+                self.received.append(Received(envelope.mail_from, rcpt, data))
 
 
 DROP = "drop"

@@ -33,9 +33,24 @@ def pytest_terminal_summary(terminalreporter) -> None:
         " | ".join(f"{c:>10}" if c != "scenario" else f"{c:<38}" for c in columns)
     )
     for row in _rows:
+        if "minutes" in row:
+            continue
         terminalreporter.write_line(
             " | ".join(
                 f"{row.get(c, ''):<38}" if c == "scenario" else f"{row.get(c, ''):>10}"
                 for c in columns
             )
         )
+    for row in _rows:
+        if "minutes" not in row:
+            continue
+        terminalreporter.section("soak, minute by minute")
+        terminalreporter.write_line(
+            f"{'minute':>6} | {'fault':<28} | {'allowed':>7} | {'received':>9} | "
+            f"{'per second':>10} | {'sender RSS MB':>13} | {'seconds':>7}"
+        )
+        for m in row["minutes"]:
+            terminalreporter.write_line(
+                f"{m.minute:>6} | {m.fault:<28} | {m.allowed:>7} | {m.received:>9} | "
+                f"{m.per_second:>10} | {m.rss_mb:>13} | {m.seconds:>7}"
+            )
