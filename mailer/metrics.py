@@ -104,6 +104,17 @@ class MailerCollector(Collector):
                 worker_rss.add_metric([w["hostname"]], w["rss_bytes"])
         yield worker_rss
 
+        throttled = GaugeMetricFamily(
+            "mailer_smtp_server_backoff_rate",
+            "Messages per second an SMTP server that complained of too much mail takes now "
+            "(adaptive back-off); no series while it is not throttled.",
+            labels=["server"],
+        )
+        for server in status["smtp_servers"]:
+            if server["backoff"]:
+                throttled.add_metric([server["name"]], server["backoff"]["rate"])
+        yield throttled
+
 
 def render() -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)

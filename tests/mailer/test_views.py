@@ -9,9 +9,10 @@ import pytest
 from django.urls import reverse
 
 from campaigns.models import Campaign
-from mailer import dispatcher
+from mailer import backoff, dispatcher
 from mailer.batch import run_batch
 from mailer.models import PerformanceSettings
+from mailer.smtp import ServerConfig
 from tests.factories import (
     CampaignFactory,
     MailingListFactory,
@@ -79,6 +80,20 @@ def test_metrics_report_sends_per_campaign_and_queue_depths(
     )
     assert 'mailer_queue_depth{queue="send"} 0.0' in body
     assert "mailer_worker_slots 0.0" in body
+
+
+def test_a_server_that_complained_shows_its_throttled_rate(
+    admin_client, client, settings, sink_server
+):
+    sink_server.rate_limit = 100
+    sink_server.save()
+    backoff.cut(ServerConfig.from_model(sink_server), "421 4.7.0 Too many messages, slow down")
+    page = admin_client.get("/admin/status/").content.decode()
+    assert "Throttled by the server: 50/s of 100/s" in page
+    assert "421 4.7.0 Too many messages, slow down" in page
+    settings.METRICS_TOKEN = "s3cret"
+    body = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").content.decode()
+    assert f'mailer_smtp_server_backoff_rate{{server="{sink_server.name}"}} 50.0' in body
 
 
 def test_the_check_button_reports_each_step(admin_client, smtp_sink):
