@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from api.urls import api
 from campaigns import views as campaign_views
 from mailer import two_factor
 from mailer import views as mailer_views
@@ -17,6 +18,7 @@ urlpatterns = [
     ),
     path("admin/two-factor/", admin.site.admin_view(two_factor.enrol), name="two-factor"),
     path("metrics", mailer_views.metrics_view, name="metrics"),
+    path("api/", api.urls),
     path("healthz", mailer_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # Public pages, reached from emails and embedded forms (signed links, no login).

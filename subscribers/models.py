@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
+from django.db.models.functions import UUID4
 
 from subscribers import uploads
 
@@ -16,6 +19,8 @@ class Subscriber(models.Model):
     # Stored lower-cased (see subscribers.addresses.normalise_email), so uniqueness is
     # case-insensitive without an expression index.
     email = models.EmailField(max_length=254, unique=True)
+    # A stable public id (listmonk's API names subscribers and lists by it too).
+    uuid = models.UUIDField(default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False)
     name = models.CharField(max_length=MAX_NAME, blank=True)
     attributes = models.JSONField(
         default=dict,
@@ -39,7 +44,9 @@ class MailingList(models.Model):
         DOUBLE = "double", "Double opt-in"
 
     name = models.CharField(max_length=200, unique=True)
+    uuid = models.UUIDField(default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False)
     description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True, help_text='Labels, e.g. ["news", "en"].')
     opt_in = models.CharField(
         max_length=6,
         choices=OptIn.choices,
@@ -53,6 +60,7 @@ class MailingList(models.Model):
         Subscriber, through="Subscription", related_name="mailing_lists"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.models import Group
+from django.http import HttpRequest
+
+from api.models import ApiToken
+from api.tokens import ApiUserError, api_user_create, issue_token, revoke
+from subscribers.models import MailingList
+
+
+class NewApiUserForm(forms.ModelForm):
+    name = forms.SlugField(max_length=150, help_text="The user name the token is sent with.")
+    role = forms.ModelChoiceField(queryset=Group.objects.order_by("name"), to_field_name="name")
+    lists = forms.ModelMultipleChoiceField(
+        queryset=MailingList.objects.all(),
+        required=False,
+        help_text="The lists it may use. None: only what its role sees (Admins see every list).",
+    )
+
+    class Meta:
+        model = ApiToken
+        fields: list[str] = []
+
+
+@admin.action(description="Revoke: the token stops working at once", permissions=["change"])
+def revoke_tokens(modeladmin, request, queryset) -> None:
+    for token in queryset:
+        revoke(token=token)
+    modeladmin.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+
+
+@admin.action(description="New token (the old one stops working)", permissions=["change"])
+def rotate_tokens(modeladmin, request, queryset) -> None:
+    for token in queryset:
+        secret = issue_token(user=token.user)
+        modeladmin.message_user(
+            request,
+            f"The new token of {token.user.get_username()}, shown this once: {secret}",
+            messages.WARNING,
+        )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "roles", "hint", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["user", "hint", "created_at", "last_used_at", "revoked_at"]
+    actions = [revoke_tokens, rotate_tokens]
+
+    @admin.display(description="role")
+    def roles(self, obj: ApiToken) -> str:
+        return ", ".join(obj.user.groups.values_list("name", flat=True))
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = NewApiUserForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        return ["name", "role", "lists"] if obj is None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form, change: bool) -> None:
+        if change:
+            return
+        data = form.cleaned_data
+        try:
+            user, secret = api_user_create(
+                name=data["name"], role=data["role"].name, list_ids=[m.pk for m in data["lists"]]
+            )
+        except ApiUserError as error:
+            messages.error(request, str(error))
+            return
+        obj.pk = user.api_token.pk
+        self.message_user(
+            request,
+            f"API user {user.get_username()} made. Its token, shown this once: {secret} — "
+            f"send it as `Authorization: token {user.get_username()}:TOKEN`.",
+            messages.WARNING,
+        )

@@ -1,0 +1,74 @@
+"""listmonk's response shapes: `{"data": …}` on success, `{"message": "…"}` with a 4xx or 5xx
+on failure, pages as `{"results", "query", "total", "per_page", "page"}`, RFC 3339 times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja.errors import HttpError
+
+
+class ApiRequest(HttpRequest):
+    """A request that passed api.auth: `auth` is its API user."""
+
+    auth: Any
+
+
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 1000
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def invalid(error: ValidationError) -> str:
+    """A model's validation errors as one sentence per field."""
+    return " ".join(
+        f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()
+    )
+
+
+def require(user: Any, permission: str, doing: str) -> None:
+    """403 unless the API user's role has the permission."""
+    if not user.has_perm(permission):
+        raise HttpError(
+            403, f"This API user may not {doing}: its role lacks the permission {permission}."
+        )
+
+
+def page_of(
+    rows: QuerySet, *, page: int | None, per_page: str | None
+) -> tuple[list[Any], dict[str, Any]]:
+    """One page of rows and the page's figures (`per_page=all`: every row)."""
+    total = rows.count()
+    if per_page in (None, ""):
+        size = DEFAULT_PER_PAGE
+    elif per_page == "all":
+        size = 0
+    elif per_page.isdigit() and int(per_page) > 0:
+        size = min(int(per_page), MAX_PER_PAGE)
+    else:
+        raise HttpError(400, f"per_page must be a number from 1 to {MAX_PER_PAGE}, or 'all'.")
+    number = page or 1
+    if number < 1:
+        raise HttpError(400, "page starts at 1.")
+    if size == 0:
+        return list(rows), {"total": total, "per_page": total, "page": 1}
+    start = (number - 1) * size
+    return list(rows[start : start + size]), {"total": total, "per_page": size, "page": number}
+
+
+def order(rows: QuerySet, order_by: str | None, direction: str | None, allowed: dict) -> QuerySet:
+    """Sort by one of `allowed` (the API's name -> the field), ASC or DESC."""
+    field = allowed.get(order_by or "")
+    if order_by and field is None:
+        raise HttpError(400, f"order_by must be one of: {', '.join(sorted(allowed))}.")
+    if (direction or "asc").lower() not in ("asc", "desc"):
+        raise HttpError(400, "order must be ASC or DESC.")
+    field = field or "id"
+    return rows.order_by(f"-{field}" if (direction or "").lower() == "desc" else field, "id")
