@@ -157,10 +157,7 @@ ANONYMOUS_USER_NAME = None  # django-guardian: no permissions for visitors, so n
 # (for it) are refused for a while; a successful login resets the count. A username locked
 # by guesses from many addresses is the price of stopping a distributed guess; an Admin
 # lifts a lock under Axes → Access attempts, or with `manage.py axes_reset`.
-# Requests a minute each API user may make (api/auth.py; counted in Redis, across processes).
-API_RATE_LIMIT = read_int(
-    "API_RATE_LIMIT", "Requests a minute one API user may make to /api/ (then 429).", 600, 1
-)
+API_RATE_LIMIT = read_int("API_RATE_LIMIT", "Requests a minute per API user (then 429).", 600, 1)
 
 AXES_FAILURE_LIMIT = read_int(
     "LOGIN_FAILURE_LIMIT", "Failed admin logins before a lockout, per address and per user.", 10, 1
