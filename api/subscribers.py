@@ -15,6 +15,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from api.envelope import ApiRequest, order, page_of, require, rfc3339
+from api.query import QueryError, subscriber_filter
 from settings import audit, queues
 from subscribers import access
 from subscribers.addresses import EmailNotValidError, normalise_email
@@ -126,13 +127,23 @@ def as_json(subscriber: Subscriber) -> dict[str, Any]:
     }
 
 
-def no_query(query: str | None) -> None:
+def matching(rows: QuerySet[Subscriber], query: str | None) -> QuerySet[Subscriber]:
+    """The rows a listmonk `query` (an SQL expression, parsed, never run) selects."""
+    if not query:
+        return rows
+    try:
+        return rows.filter(subscriber_filter(query))
+    except QueryError as error:
+        raise HttpError(400, str(error)) from error
+
+
+def chosen(user: Any, ids: list[int], query: str | None) -> QuerySet[Subscriber]:
+    """The subscribers a bulk action names, by `ids` or by `query`, of those the user sees."""
+    if ids:
+        return visible(user).filter(pk__in=ids)
     if query:
-        raise HttpError(
-            400,
-            "The `query` parameter (an SQL expression in listmonk) is not supported yet: "
-            "select subscribers by `ids`, or filter with `list_id` and `subscription_status`.",
-        )
+        return matching(visible(user), query)
+    raise HttpError(400, "Name the subscribers with `ids` or select them with `query`.")
 
 
 def target_lists(user: Any, ids: list[int], uuids: list[str] | None = None) -> list[MailingList]:
@@ -188,8 +199,7 @@ def subscribe(subscriber: Subscriber, lists: list[MailingList], *, preconfirm: b
 @router.get("/subscribers")
 def query_subscribers(request: ApiRequest, filters: Query[SubscriberFilters]) -> dict[str, Any]:
     require(request.auth, "subscribers.view_subscriber", "read subscribers")
-    no_query(filters.query)
-    rows = visible(request.auth)
+    rows = matching(visible(request.auth), filters.query)
     if filters.list_id:
         lists = target_lists(request.auth, filters.list_id)
         memberships = Subscription.objects.filter(mailing_list__in=lists)
@@ -198,7 +208,8 @@ def query_subscribers(request: ApiRequest, filters: Query[SubscriberFilters]) ->
         rows = rows.filter(pk__in=memberships.values("subscriber_id"))
     rows = order(rows, filters.order_by, filters.order, ORDER)
     results, figures = page_of(rows, page=filters.page, per_page=filters.per_page)
-    return {"data": {"results": [as_json(s) for s in results], "query": "", **figures}}
+    results_json = [as_json(s) for s in results]
+    return {"data": {"results": results_json, "query": filters.query or "", **figures}}
 
 
 @router.get("/subscribers/{int:subscriber_id}")
@@ -229,11 +240,9 @@ def create_subscriber(request: ApiRequest, body: NewSubscriber) -> dict[str, Any
 def manage_lists(request: ApiRequest, body: Memberships) -> dict[str, Any]:
     user = request.auth
     require(user, "subscribers.change_subscriber", "change list memberships")
-    no_query(body.query)
     lists = target_lists(user, body.target_list_ids)
-    chosen = list(visible(user).filter(pk__in=body.ids))
     with transaction.atomic():
-        for subscriber in chosen:
+        for subscriber in chosen(user, body.ids, body.query):
             if body.action == "add":
                 if body.status == "unsubscribed":
                     continue
@@ -248,8 +257,7 @@ def manage_lists(request: ApiRequest, body: Memberships) -> dict[str, Any]:
 @router.put("/subscribers/blocklist")
 def blocklist_many(request: ApiRequest, body: Ids) -> dict[str, Any]:
     require(request.auth, "subscribers.change_subscriber", "blocklist subscribers")
-    no_query(body.query)
-    subscriber_blocklist(subscribers=visible(request.auth).filter(pk__in=body.ids))
+    subscriber_blocklist(subscribers=chosen(request.auth, body.ids, body.query))
     return {"data": True}
 
 

@@ -74,9 +74,75 @@ def test_query_by_list_and_subscription_status(api_client):
     assert api_client.get("/subscribers").json()["data"]["total"] == 3
 
 
-def test_an_sql_query_is_refused_until_it_is_supported(api_client):
-    response = api_client.get("/subscribers", query="subscribers.name LIKE 'a%'")
-    assert response.status_code == 400 and "`query`" in response.json()["message"]
+def emails(api_client, query: str) -> list[str]:
+    response = api_client.get("/subscribers", query=query, per_page="all", order_by="email")
+    assert response.status_code == 200, response.json()
+    assert response.json()["data"]["query"] == query
+    return [s["email"] for s in response.json()["data"]["results"]]
+
+
+def test_the_sql_queries_listmonk_users_write_select_the_same_subscribers(api_client):
+    SubscriberFactory(email="ada@gmail.com", name="Ada", attributes={"city": "Lyon", "age": 36})
+    SubscriberFactory(email="bob@example.com", name="Bob", attributes={"city": "Paris", "age": 9})
+    SubscriberFactory(
+        email="cy@gmail.com",
+        name="Cy",
+        status=Subscriber.Status.BLOCKLISTED,
+        attributes={"address": {"city": "Lyon"}},
+    )
+    assert emails(api_client, "subscribers.email LIKE '%@gmail.com'") == [
+        "ada@gmail.com",
+        "cy@gmail.com",
+    ]
+    assert emails(api_client, "subscribers.attribs->>'city' = 'Lyon'") == ["ada@gmail.com"]
+    assert emails(api_client, "(subscribers.attribs->>'age')::INT > 30") == ["ada@gmail.com"]
+    assert emails(api_client, "subscribers.attribs->'address'->>'city' = 'Lyon'") == [
+        "cy@gmail.com"
+    ]
+    assert emails(
+        api_client, "subscribers.status = 'enabled' AND NOT subscribers.name ILIKE 'a%'"
+    ) == ["bob@example.com"]
+    assert emails(api_client, "name IN ('Bob', 'Cy') OR email <> 'bob@example.com'") == [
+        "ada@gmail.com",
+        "bob@example.com",
+        "cy@gmail.com",
+    ]
+    assert emails(api_client, "subscribers.attribs->>'age' IS NULL") == ["cy@gmail.com"]
+    assert emails(api_client, "subscribers.created_at > '2000-01-01' AND id BETWEEN 0 AND 0") == []
+    assert emails(api_client, "LOWER(subscribers.name) LIKE 'b_b'") == ["bob@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("1=1; DROP TABLE subscribers", "DROP TABLE"),
+        ("subscribers.email = 'a' OR (SELECT 1) = 1", "SELECT 1"),
+        ("subscribers.id IN (SELECT id FROM auth_user)", "SELECT"),
+        ("pg_sleep(10) IS NULL", "PG_SLEEP(10)"),
+        ("users.password = 'x'", "Only the subscribers table"),
+        ("subscribers.password = 'x'", "subscribers.password"),
+        ("subscribers.email = subscribers.name", "compare with a string"),
+        ("subscribers.email ~ 'x'", "is not supported"),
+        ("subscribers.email = ", "not a valid SQL expression"),
+    ],
+)
+def test_anything_else_is_refused_naming_it_and_never_reaches_the_database(
+    api_client, query, named
+):
+    response = api_client.get("/subscribers", query=query)
+    assert response.status_code == 400, response.json()
+    assert named in response.json()["message"]
+
+
+def test_bulk_actions_select_by_query(api_client):
+    SubscriberFactory(email="a@gmail.com")
+    kept = SubscriberFactory(email="b@example.com")
+    api_client.put("/subscribers/blocklist", {"query": "subscribers.email LIKE '%@gmail.com'"})
+    assert set(Subscriber.objects.values_list("email", "status")) == {
+        ("a@gmail.com", "blocklisted"),
+        (kept.email, "enabled"),
+    }
+    assert api_client.put("/subscribers/blocklist", {}).status_code == 400
 
 
 def test_get_update_blocklist_and_delete_a_subscriber(api_client):
