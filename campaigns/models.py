@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import UUID4
 from django.utils import timezone
 
 from campaigns.rendering import (
@@ -98,6 +100,9 @@ class Campaign(models.Model):
         PLAIN = "plain", "Plain text"
 
     name = models.CharField(max_length=200)
+    # A stable public id (listmonk's API shows it).
+    uuid = models.UUIDField(default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False)
+    tags = models.JSONField(default=list, blank=True, help_text='Labels, e.g. ["spring"].')
     subject = models.CharField(max_length=998)
     from_email = models.CharField(
         max_length=320,
