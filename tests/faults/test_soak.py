@@ -147,6 +147,7 @@ class Faults:
 
 
 @needs_servers
+@pytest.mark.timeout(4 * 3600)  # the run's own length, beyond the suite's 300 s a test
 def test_soak(processes, sink_server, smtp_sink, fault_report, soak_minutes):
     if not soak_minutes:
         pytest.skip("the soak run: ./dev test tests/faults --soak [--soak-minutes N]")
