@@ -16,6 +16,7 @@ from ninja.errors import HttpError
 
 from api.envelope import ApiRequest, invalid, order, page_of, require, rfc3339
 from campaigns import services
+from campaigns.listmonk_syntax import translate
 from campaigns.models import Campaign, Click, Open, Template
 from campaigns.rendering import TemplateError, sanitise
 from campaigns.views import VIEW_POLICY, render_for
@@ -150,6 +151,14 @@ def template_of(template_id: int | None) -> Template | None:
     return template
 
 
+def listmonk(source: str) -> str:
+    """A subject or body that may use listmonk's template language, in this project's."""
+    try:
+        return translate(source)
+    except TemplateError as error:
+        raise HttpError(400, str(error)) from error
+
+
 def save(campaign: Campaign, lists: list[MailingList] | None) -> None:
     """Check and save the campaign (a body that does not compile is refused here)."""
     try:
@@ -213,12 +222,12 @@ def create_campaign(request: ApiRequest, body: NewCampaign) -> dict[str, Any]:
         )
     campaign = Campaign(
         name=body.name,
-        subject=body.subject,
+        subject=listmonk(body.subject),
         from_email=body.from_email,
         format=FORMATS[body.content_type],
-        body=body.body,
+        body=listmonk(body.body),
         send_at=body.send_at,
-        template=template_of(body.template_id),
+        template=template_of(body.template_id) or Template.objects.filter(is_default=True).first(),
         tags=body.tags,
     )
     save(campaign, usable_lists(request.auth, body.lists))
@@ -235,9 +244,13 @@ def update_campaign(request: ApiRequest, campaign_id: int, body: CampaignChange)
             f"Campaign {campaign_id} is {campaign.status}: every recipient gets what it said "
             "when it started. Pause it to edit it.",
         )
-    for field in ("name", "subject", "from_email", "body", "send_at", "tags"):
+    for field in ("name", "from_email", "send_at", "tags"):
         if (value := getattr(body, field)) is not None:
             setattr(campaign, field, value)
+    if body.subject is not None:
+        campaign.subject = listmonk(body.subject)
+    if body.body is not None:
+        campaign.body = listmonk(body.body)
     if body.content_type is not None:
         campaign.format = FORMATS[body.content_type]
     if body.template_id is not None:

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from api import auth, campaigns, lists, subscribers
+from api import auth, campaigns, lists, subscribers, templates
 
 api = NinjaAPI(
     title="campaign-mailer",
@@ -28,6 +28,7 @@ api = NinjaAPI(
 api.add_router("", lists.router)
 api.add_router("", subscribers.router)
 api.add_router("", campaigns.router)
+api.add_router("", templates.router)
 
 
 @api.get("/health", auth=None, tags=["Miscellaneous"])

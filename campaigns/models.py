@@ -34,11 +34,18 @@ class Template(models.Model):
         "campaign body goes; {{ subscriber.name }} and other variables work here too.",
         default="<html><body>{{ content }}</body></html>",
     )
+    # The layout a campaign made through the API gets when it names none (listmonk's).
+    is_default = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_template"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
