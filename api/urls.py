@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from api import auth, bounces, campaigns, lists, subscribers, templates
+from api import auth, bounces, campaigns, imports, lists, subscribers, templates
 
 api = NinjaAPI(
     title="campaign-mailer",
@@ -30,6 +30,7 @@ api.add_router("", subscribers.router)
 api.add_router("", campaigns.router)
 api.add_router("", templates.router)
 api.add_router("", bounces.router)
+api.add_router("", imports.router)
 
 
 @api.get("/health", auth=None, tags=["Miscellaneous"])

@@ -305,6 +305,21 @@ def _records(reader, report: ImportReport) -> Iterable[tuple[int, int, list[str]
         yield start, reader.line_num, values
 
 
+class ImportStopped(Exception):
+    """Somebody stopped the import while it ran (subscriber_import_stop)."""
+
+
+def subscriber_import_stop(*, job: SubscriberImport) -> bool:
+    """Stop a queued or running import: a queued one never starts, a running one stops at
+    its next chunk, keeping what it wrote. Returns whether it was stopped."""
+    return bool(
+        SubscriberImport.objects.filter(
+            pk=job.pk,
+            status__in=[SubscriberImport.Status.QUEUED, SubscriberImport.Status.RUNNING],
+        ).update(status=SubscriberImport.Status.STOPPED, finished_at=timezone.now())
+    )
+
+
 def subscriber_import_run(*, import_id: int) -> None:
     """Run an uploaded import (on a worker); its row shows progress, the result and a
     downloadable report of the skipped lines."""
@@ -323,12 +338,16 @@ def _run(job: SubscriberImport) -> None:
     size = max(job.file.size, 1)
 
     def progress(report: ImportReport) -> None:
-        SubscriberImport.objects.filter(pk=job.pk).update(
-            rows=report.rows,
-            imported=report.imported,
-            skipped=len(report.skipped),
-            progress=min(report.bytes_read / size, 1.0),
-        )
+        figures = {
+            "rows": report.rows,
+            "imported": report.imported,
+            "skipped": len(report.skipped),
+            "progress": min(report.bytes_read / size, 1.0),
+        }
+        rows = SubscriberImport.objects.filter(pk=job.pk)
+        if not rows.filter(status=SubscriberImport.Status.RUNNING).update(**figures):
+            rows.update(**figures)  # stopped meanwhile: what it wrote is counted all the same
+            raise ImportStopped
 
     try:
         with job.file.open("rb") as uploaded:
@@ -338,6 +357,14 @@ def _run(job: SubscriberImport) -> None:
                 mode=job.mode,
                 progress=progress,
             )
+    except ImportStopped:
+        job.refresh_from_db()
+        job.message = (
+            f"Stopped: {job.imported:,} of the {job.rows:,} rows read were imported; the rest "
+            "of the file was not read."
+        )
+        job.save(update_fields=["message"])
+        return
     except (ImportFileError, OSError) as error:
         job.status = SubscriberImport.Status.FAILED
         job.message = f"{error} Nothing was imported."

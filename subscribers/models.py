@@ -128,6 +128,7 @@ class SubscriberImport(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped"
 
     file = models.FileField(
         upload_to="imports/%Y/%m/",
