@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -36,6 +36,14 @@ api.add_router("", imports.router)
 @api.get("/health", auth=None, tags=["Miscellaneous"])
 def health(request: HttpRequest) -> dict[str, Any]:
     return {"data": True}
+
+
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under /api/: a JSON answer, as listmonk's clients expect."""
+    return JsonResponse(
+        {"message": f"No API endpoint {request.method} {request.path}; see /api/docs."},
+        status=404,
+    )
 
 
 def message(request: HttpRequest, status: int, text: str, **headers: str) -> HttpResponse:

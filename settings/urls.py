@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from api.urls import api
+from api.urls import not_found as api_not_found
 from campaigns import views as campaign_views
 from mailer import two_factor
 from mailer import views as mailer_views
@@ -19,6 +20,7 @@ urlpatterns = [
     path("admin/two-factor/", admin.site.admin_view(two_factor.enrol), name="two-factor"),
     path("metrics", mailer_views.metrics_view, name="metrics"),
     path("api/", api.urls),
+    re_path(r"^api/(?P<rest>.*)$", api_not_found),
     path("healthz", mailer_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # Public pages, reached from emails and embedded forms (signed links, no login).

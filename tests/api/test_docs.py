@@ -20,3 +20,19 @@ def test_the_docs_load_their_scripts_from_this_site(admin_client):
     page = admin_client.get("/api/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in page
     assert "cdn" not in page.lower()
+
+
+def test_an_unknown_api_path_answers_in_json(api_client):
+    response = api_client.get("/nowhere")
+    assert response.status_code == 404
+    assert response.json() == {"message": "No API endpoint GET /api/nowhere; see /api/docs."}
+
+
+def test_a_body_that_is_not_json_is_refused_in_json(api_client):
+    response = api_client.client.post(
+        "/api/lists",
+        "{not json",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=api_client.authorization,
+    )
+    assert response.status_code == 400 and "message" in response.json()
