@@ -89,7 +89,9 @@ def test_a_server_that_complains_of_too_much_mail_gets_less(
     # messages would be refused (and retried 60 s later). The back-off keeps refusals to
     # a small share and the campaign to about what the server takes.
     assert refused["n"] < 0.1 * count, refused["n"]
-    assert seconds < count / TAKES * 2, seconds
+    # Halving and climbing back averages three quarters of what the server takes: about
+    # 40 s for 1,200 at 40/s, and the start-up; a loaded machine gets some more room.
+    assert seconds < count / TAKES * 3, seconds
     text = seen_on_status[0]
     assert text.startswith("Throttled by the server: ") and f"of {CONFIGURED}/s" in text, text
     assert COMPLAINT in text, text
