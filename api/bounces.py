@@ -10,7 +10,7 @@ from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
 from api import subscribers
-from api.envelope import ApiRequest, order, page_of, require, rfc3339
+from api.envelope import ApiRequest, listing, one, require, rfc3339
 from mailer.models import Bounce
 from subscribers import access
 
@@ -57,18 +57,13 @@ def query_bounces(request: ApiRequest, filters: Query[BounceFilters]) -> dict[st
         rows = rows.filter(campaign_id=filters.campaign_id)
     if filters.source:
         rows = rows.filter(source=filters.source)
-    rows = order(rows, filters.order_by or "created_at", filters.order or "desc", ORDER)
-    results, figures = page_of(rows, page=filters.page, per_page=filters.per_page)
-    return {"data": {"results": [as_json(b) for b in results], **figures}}
+    return listing(rows, filters, ORDER, as_json, by="created_at", direction="desc")
 
 
 @router.get("/bounces/{int:bounce_id}")
 def get_bounce(request: ApiRequest, bounce_id: int) -> dict[str, Any]:
     require(request.auth, "mailer.view_bounce", "read bounces")
-    bounce = visible(request.auth).filter(pk=bounce_id).first()
-    if bounce is None:
-        raise HttpError(404, f"Bounce {bounce_id} not found.")
-    return {"data": as_json(bounce)}
+    return {"data": as_json(one(visible(request.auth), bounce_id, "Bounce"))}
 
 
 @router.delete("/bounces/{int:bounce_id}")

@@ -14,7 +14,7 @@ from django.http import HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from api.envelope import ApiRequest, invalid, order, page_of, require, rfc3339
+from api.envelope import ApiRequest, invalid, listing, one, require, rfc3339
 from campaigns import services
 from campaigns.listmonk_syntax import translate
 from campaigns.models import Campaign, Click, Open, Template
@@ -96,10 +96,7 @@ def visible(user: Any) -> QuerySet[Campaign]:
 
 
 def get_visible(user: Any, campaign_id: int) -> Campaign:
-    campaign = visible(user).filter(pk=campaign_id).first()
-    if campaign is None:
-        raise HttpError(404, f"Campaign {campaign_id} not found.")
-    return campaign
+    return one(visible(user), campaign_id, "Campaign")
 
 
 def as_json(campaign: Campaign) -> dict[str, Any]:
@@ -179,9 +176,7 @@ def query_campaigns(request: ApiRequest, filters: Query[CampaignFilters]) -> dic
         rows = rows.filter(name__icontains=filters.query)
     if filters.status:
         rows = rows.filter(status__in=filters.status)
-    rows = order(rows, filters.order_by or "created_at", filters.order or "desc", ORDER)
-    results, figures = page_of(rows, page=filters.page, per_page=filters.per_page)
-    return {"data": {"results": [as_json(c) for c in results], **figures}}
+    return listing(rows, filters, ORDER, as_json, by="created_at", direction="desc")
 
 
 @router.get("/campaigns/running/stats")

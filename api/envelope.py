@@ -3,6 +3,7 @@ on failure, pages as `{"results", "query", "total", "per_page", "page"}`, RFC 33
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -72,3 +73,28 @@ def order(rows: QuerySet, order_by: str | None, direction: str | None, allowed: 
         raise HttpError(400, "order must be ASC or DESC.")
     field = field or "id"
     return rows.order_by(f"-{field}" if (direction or "").lower() == "desc" else field, "id")
+
+
+def one(rows: QuerySet, pk: int, noun: str) -> Any:
+    """The row with this id among those the API user may see; 404 otherwise (a row it may
+    not see answers as one that does not exist)."""
+    row = rows.filter(pk=pk).first()
+    if row is None:
+        raise HttpError(404, f"{noun} {pk} not found.")
+    return row
+
+
+def listing(
+    rows: QuerySet,
+    filters: Any,
+    allowed: dict,
+    as_json: Callable[[Any], dict[str, Any]],
+    *,
+    by: str | None = None,
+    direction: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One page of rows, sorted as asked (else by `by`, `direction`), in listmonk's shape."""
+    rows = order(rows, filters.order_by or by, filters.order or direction, allowed)
+    results, figures = page_of(rows, page=filters.page, per_page=filters.per_page)
+    return {"data": {"results": [as_json(r) for r in results], **extra, **figures}}

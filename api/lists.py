@@ -11,7 +11,7 @@ from guardian.shortcuts import assign_perm
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from api.envelope import ApiRequest, invalid, order, page_of, require, rfc3339
+from api.envelope import ApiRequest, invalid, listing, one, require, rfc3339
 from subscribers import access
 from subscribers.models import MailingList, Subscription
 
@@ -70,11 +70,7 @@ def visible(user: Any) -> QuerySet[MailingList]:
 
 
 def get_visible(user: Any, list_id: int) -> MailingList:
-    mailing_list = visible(user).filter(pk=list_id).first()
-    if mailing_list is None:
-        # A list the user may not see answers as one that does not exist.
-        raise HttpError(404, f"List {list_id} not found.")
-    return mailing_list
+    return one(visible(user), list_id, "List")
 
 
 @router.get("/lists")
@@ -85,9 +81,7 @@ def query_lists(request: ApiRequest, filters: Query[ListFilters]) -> dict[str, A
         rows = rows.filter(name__icontains=filters.query)
     for tag in filters.tag:
         rows = rows.filter(tags__contains=[tag])
-    rows = order(rows, filters.order_by, filters.order, ORDER)
-    results, figures = page_of(rows, page=filters.page, per_page=filters.per_page)
-    return {"data": {"results": [as_json(m) for m in results], **figures}}
+    return listing(rows, filters, ORDER, as_json)
 
 
 @router.get("/lists/{int:list_id}")

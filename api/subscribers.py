@@ -14,7 +14,7 @@ from django.http import HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from api.envelope import ApiRequest, order, page_of, require, rfc3339
+from api.envelope import ApiRequest, listing, one, require, rfc3339
 from api.query import QueryError, subscriber_filter
 from settings import audit, queues
 from subscribers import access
@@ -92,10 +92,7 @@ def visible(user: Any) -> QuerySet[Subscriber]:
 
 
 def get_visible(user: Any, subscriber_id: int) -> Subscriber:
-    subscriber = visible(user).filter(pk=subscriber_id).first()
-    if subscriber is None:
-        raise HttpError(404, f"Subscriber {subscriber_id} not found.")
-    return subscriber
+    return one(visible(user), subscriber_id, "Subscriber")
 
 
 def as_json(subscriber: Subscriber) -> dict[str, Any]:
@@ -206,10 +203,7 @@ def query_subscribers(request: ApiRequest, filters: Query[SubscriberFilters]) ->
         if filters.subscription_status:
             memberships = memberships.filter(status=filters.subscription_status)
         rows = rows.filter(pk__in=memberships.values("subscriber_id"))
-    rows = order(rows, filters.order_by, filters.order, ORDER)
-    results, figures = page_of(rows, page=filters.page, per_page=filters.per_page)
-    results_json = [as_json(s) for s in results]
-    return {"data": {"results": results_json, "query": filters.query or "", **figures}}
+    return listing(rows, filters, ORDER, as_json, query=filters.query or "")
 
 
 @router.get("/subscribers/{int:subscriber_id}")

@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
-from api.envelope import ApiRequest, invalid, require, rfc3339
+from api.envelope import ApiRequest, invalid, one, require, rfc3339
 from campaigns.listmonk_syntax import translate
 from campaigns.models import Campaign, Template
 from campaigns.rendering import TemplateError, sample_context, sanitise
@@ -51,10 +51,7 @@ def as_json(template: Template, *, body: bool = True) -> dict[str, Any]:
 
 
 def found(template_id: int) -> Template:
-    template = Template.objects.filter(pk=template_id).first()
-    if template is None:
-        raise HttpError(404, f"Template {template_id} not found.")
-    return template
+    return one(Template.objects.all(), template_id, "Template")
 
 
 def layout(source: str) -> str:
