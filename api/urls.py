@@ -9,13 +9,26 @@ with no serializer and viewset layers to bend around it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from ninja import NinjaAPI
+from django.shortcuts import render
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from api import auth, bounces, campaigns, imports, lists, subscribers, templates
+
+
+class LocalSwagger(Swagger):
+    """Swagger UI from this site's static files (django-ninja picks them only when it is an
+    installed app, which would load it and pydantic into every worker process)."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        context = {"swagger_settings": json.dumps(self.settings), "api": api, "add_csrf": False}
+        return render(request, "api/swagger.html", context)
+
 
 api = NinjaAPI(
     title="campaign-mailer",
@@ -24,6 +37,7 @@ api = NinjaAPI(
     "`Authorization: token USER:TOKEN` or HTTP basic auth (USER, TOKEN).",
     auth=auth.api_user,
     urls_namespace="api",
+    docs=LocalSwagger(),
 )
 api.add_router("", lists.router)
 api.add_router("", subscribers.router)

@@ -109,7 +109,7 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200)
     # A stable public id (listmonk's API shows it).
     uuid = models.UUIDField(default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False)
-    tags = models.JSONField(default=list, blank=True, help_text='Labels, e.g. ["spring"].')
+    tags = models.JSONField(default=list, db_default=[], blank=True, help_text='e.g. ["spring"]')
     subject = models.CharField(max_length=998)
     from_email = models.CharField(
         max_length=320,

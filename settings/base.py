@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 from django.utils.csp import CSP
@@ -97,7 +98,6 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "axes",
     "guardian",
-    "ninja",
     "api",
 ]
 
@@ -231,9 +231,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = read_str(
-    "STATIC_ROOT", "Folder collectstatic fills; served by the web app.", default="staticfiles"
-)
+STATIC_ROOT = read_str("STATIC_ROOT", "Folder collectstatic fills.", default="staticfiles")
+# The API docs' scripts, found without importing django-ninja (and pydantic) in every worker.
+STATICFILES_DIRS = [Path(str(find_spec("ninja").origin)).parent / "static"]  # type: ignore[union-attr]
 # Uploaded files (subscriber imports and their error reports). The web app writes them and
 # the `default` queue's worker reads them: in compose both mount the same volume here.
 MEDIA_ROOT = read_str(

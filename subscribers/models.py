@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
-from django.db.models.functions import UUID4
+from django.db.models.functions import UUID4, Now
 
 from subscribers import uploads
 
@@ -46,7 +46,9 @@ class MailingList(models.Model):
     name = models.CharField(max_length=200, unique=True)
     uuid = models.UUIDField(default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False)
     description = models.TextField(blank=True)
-    tags = models.JSONField(default=list, blank=True, help_text='Labels, e.g. ["news", "en"].')
+    tags = models.JSONField(
+        default=list, db_default=[], blank=True, help_text='Labels, e.g. ["news", "en"].'
+    )
     opt_in = models.CharField(
         max_length=6,
         choices=OptIn.choices,
@@ -60,7 +62,8 @@ class MailingList(models.Model):
         Subscriber, through="Subscription", related_name="mailing_lists"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # Rows written by SQL (a bulk load) get the time too.
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     class Meta:
         ordering = ["name"]
