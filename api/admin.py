@@ -1,27 +1,48 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.http import HttpRequest
 
 from api.models import ApiToken
-from api.tokens import ApiUserError, api_user_create, issue_token, revoke
+from api.tokens import api_user_create, issue_token, revoke
+from subscribers import access
 from subscribers.models import MailingList
 
 
 class NewApiUserForm(forms.ModelForm):
+    """A new API user: its name, role and lists, never more than its maker has (a role they
+    are in, lists they can see; superusers may give any)."""
+
     name = forms.SlugField(max_length=150, help_text="The user name the token is sent with.")
-    role = forms.ModelChoiceField(queryset=Group.objects.order_by("name"), to_field_name="name")
+    role = forms.ModelChoiceField(queryset=Group.objects.none(), to_field_name="name")
     lists = forms.ModelMultipleChoiceField(
-        queryset=MailingList.objects.all(),
+        queryset=MailingList.objects.none(),
         required=False,
         help_text="The lists it may use. None: only what its role sees (Admins see every list).",
     )
+    maker: Any = None  # the staff user making it, set by the admin
 
     class Meta:
         model = ApiToken
         fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        maker = self.maker
+        roles = Group.objects.all() if maker.is_superuser else maker.groups.all()
+        self.fields["role"].queryset = roles.order_by("name")  # type: ignore[attr-defined]
+        self.fields["lists"].queryset = access.lists_for(maker)  # type: ignore[attr-defined]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if get_user_model().objects.filter(username=name).exists():
+            raise forms.ValidationError(f"A user named {name!r} exists already.")
+        return name
 
 
 @admin.action(description="Revoke: the token stops working at once", permissions=["change"])
@@ -54,7 +75,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
         if obj is None:
-            kwargs["form"] = NewApiUserForm
+            kwargs["form"] = type("NewApiUserFormFor", (NewApiUserForm,), {"maker": request.user})
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj=None):
@@ -64,14 +85,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             return
         data = form.cleaned_data
-        try:
-            user, secret = api_user_create(
-                name=data["name"], role=data["role"].name, list_ids=[m.pk for m in data["lists"]]
-            )
-        except ApiUserError as error:
-            messages.error(request, str(error))
-            return
-        obj.pk = user.api_token.pk
+        user, secret = api_user_create(
+            name=data["name"], role=data["role"].name, list_ids=[m.pk for m in data["lists"]]
+        )
+        token = user.api_token
+        obj.pk, obj.user, obj.hint, obj.created_at = token.pk, user, token.hint, token.created_at
+        obj._state.adding = False
         self.message_user(
             request,
             f"API user {user.get_username()} made. Its token, shown this once: {secret} — "
