@@ -80,8 +80,11 @@ def test_global_and_campaign_rates_hold_on_any_number_of_hosts(
     processes, network, smtp_sink, hosts
 ):
     settings_row(message_rate=300)
-    limited = campaign_with(100 * (WINDOW + 6), "a-", rate_limit=100)
-    free = campaign_with(200 * (WINDOW + 6), "b-")
+    # Enough recipients that neither campaign finishes before the test cancels it: with 6 s
+    # to spare, a `manage.py campaign cancel` that started slowly on a loaded machine found
+    # the limited campaign finished and failed (one loaded CI run of three).
+    limited = campaign_with(100 * (WINDOW + 30), "a-", rate_limit=100)
+    free = campaign_with(200 * (WINDOW + 30), "b-")
     started = start_hosts(processes, network, hosts)
 
     processes.manage("campaign", "start", str(limited.pk), str(free.pk))
