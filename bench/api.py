@@ -110,8 +110,9 @@ def main() -> None:
             "shell", "-c", "from subscribers.models import MailingList; "
             "MailingList.objects.get_or_create(pk=1, defaults={'name': 'Bench'})",
         )  # fmt: skip
-        token = stack.manage("create_api_user", "bench", "--role", "Admin").split()[-1]
-        authorization = "Basic " + base64.b64encode(f"bench:{token}".encode()).decode()
+        name = f"bench-{int(time.time())}"  # the benchmark's database outlives a run
+        token = stack.manage("create_api_user", name, "--role", "Admin").split()[-1]
+        authorization = "Basic " + base64.b64encode(f"{name}:{token}".encode()).decode()
         gunicorn = str(Path(PYTHON).parent / "gunicorn")
         stack.start(
             "web", [gunicorn, "settings.wsgi", "--bind", f"127.0.0.1:{PORT}", "--workers", "3"]
