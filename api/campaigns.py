@@ -7,14 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
-from api.envelope import ApiRequest, invalid, listing, one, require, rfc3339
+from api.envelope import ApiRequest, checked_save, listing, one, require, rfc3339
 from campaigns import services
 from campaigns.listmonk_syntax import translate
 from campaigns.models import Campaign, Click, Open, Template
@@ -158,12 +157,8 @@ def listmonk(source: str) -> str:
 
 def save(campaign: Campaign, lists: list[MailingList] | None) -> None:
     """Check and save the campaign (a body that does not compile is refused here)."""
-    try:
-        campaign.full_clean(exclude=["uuid"])
-    except ValidationError as error:
-        raise HttpError(400, invalid(error)) from error
     with transaction.atomic():
-        campaign.save()
+        checked_save(campaign, conflict="A campaign with this id exists.", exclude=("uuid",))
         if lists is not None:
             campaign.lists.set(lists)
 

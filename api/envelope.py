@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja.errors import HttpError
@@ -32,6 +33,18 @@ def invalid(error: ValidationError) -> str:
     return " ".join(
         f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()
     )
+
+
+def checked_save(row: Any, *, conflict: str, exclude: tuple[str, ...] = ()) -> None:
+    """Validate and save a row: 400 with what is wrong, 409 when a unique value is taken."""
+    try:
+        row.full_clean(exclude=list(exclude), validate_unique=False)
+        with transaction.atomic():
+            row.save()
+    except ValidationError as error:
+        raise HttpError(400, invalid(error)) from error
+    except IntegrityError as error:
+        raise HttpError(409, conflict) from error
 
 
 def require(user: Any, permission: str, doing: str) -> None:

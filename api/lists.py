@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from guardian.shortcuts import assign_perm
 from ninja import Field, Query, Router, Schema
-from ninja.errors import HttpError
 
-from api.envelope import ApiRequest, invalid, listing, one, require, rfc3339
+from api.envelope import ApiRequest, checked_save, listing, one, require, rfc3339
 from subscribers import access
 from subscribers.models import MailingList, Subscription
 
@@ -91,22 +88,14 @@ def get_list(request: ApiRequest, list_id: int) -> dict[str, Any]:
 
 
 def save(mailing_list: MailingList) -> None:
-    try:
-        mailing_list.full_clean(exclude=["uuid", "name"], validate_unique=False)
-        with transaction.atomic():
-            mailing_list.save()
-    except ValidationError as error:
-        raise HttpError(400, invalid(error)) from error
-    except IntegrityError as error:
-        raise HttpError(409, f"A list named {mailing_list.name!r} exists already.") from error
+    conflict = f"A list named {mailing_list.name!r} exists already."
+    checked_save(mailing_list, conflict=conflict, exclude=("uuid",))
 
 
 @router.post("/lists")
 def create_list(request: ApiRequest, body: NewList) -> dict[str, Any]:
     user = request.auth
     require(user, "subscribers.add_mailinglist", "create lists")
-    if MailingList.objects.filter(name=body.name).exists():
-        raise HttpError(409, f"A list named {body.name!r} exists already.")
     mailing_list = MailingList(
         name=body.name,
         is_public=body.type == "public",
@@ -127,8 +116,6 @@ def update_list(request: ApiRequest, list_id: int, body: ListChange) -> dict[str
     require(request.auth, "subscribers.change_mailinglist", "change lists")
     mailing_list = get_visible(request.auth, list_id)
     if body.name is not None:
-        if MailingList.objects.filter(name=body.name).exclude(pk=list_id).exists():
-            raise HttpError(409, f"A list named {body.name!r} exists already.")
         mailing_list.name = body.name
     if body.type is not None:
         mailing_list.is_public = body.type == "public"

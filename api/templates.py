@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import ProtectedError
 from django.http import HttpResponse
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
-from api.envelope import ApiRequest, invalid, one, require, rfc3339
+from api.envelope import ApiRequest, checked_save, one, require, rfc3339
 from campaigns.listmonk_syntax import translate
 from campaigns.models import Campaign, Template
 from campaigns.rendering import TemplateError, sample_context, sanitise
@@ -62,14 +61,7 @@ def layout(source: str) -> str:
 
 
 def save(template: Template) -> None:
-    try:
-        template.full_clean(validate_unique=False)
-        with transaction.atomic():
-            template.save()
-    except ValidationError as error:
-        raise HttpError(400, invalid(error)) from error
-    except IntegrityError as error:
-        raise HttpError(409, f"A template named {template.name!r} exists already.") from error
+    checked_save(template, conflict=f"A template named {template.name!r} exists already.")
 
 
 @router.get("/templates")

@@ -291,7 +291,7 @@ class Batch:
                 ):
                     break
                 results.append(self.send_one(sender, connection_, row))
-                if backoff.is_complaint(results[-1].reply):
+                if not results[-1].attempts:  # only a complaint of volume uses no attempt
                     # Too much mail for the server: slower from now on, for every worker.
                     backoff.cut(sender.server, results[-1].reply)
                     break
