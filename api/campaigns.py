@@ -17,7 +17,8 @@ from api.envelope import ApiRequest, checked_save, listing, one, require, rfc333
 from campaigns import services
 from campaigns.listmonk_syntax import translate
 from campaigns.models import Campaign, Click, Open, Template
-from campaigns.rendering import TemplateError, sanitise
+from campaigns.rendering import TemplateError
+from campaigns.sanitising import sanitise
 from campaigns.views import VIEW_POLICY, render_for
 from mailer import counters
 from mailer.models import Bounce
@@ -144,6 +145,10 @@ def template_of(template_id: int | None) -> Template | None:
     template = Template.objects.filter(pk=template_id).first()
     if template is None:
         raise HttpError(404, f"Template {template_id} not found.")
+    if template.kind != Template.Kind.CAMPAIGN:
+        raise HttpError(
+            400, f"Template {template_id} is a transactional template, not a campaign layout."
+        )
     return template
 
 
@@ -217,7 +222,8 @@ def create_campaign(request: ApiRequest, body: NewCampaign) -> dict[str, Any]:
         format=FORMATS[body.content_type],
         body=listmonk(body.body),
         send_at=body.send_at,
-        template=template_of(body.template_id) or Template.objects.filter(is_default=True).first(),
+        template=template_of(body.template_id)
+        or Template.objects.filter(is_default=True, kind="campaign").first(),
         tags=body.tags,
     )
     save(campaign, usable_lists(request.auth, body.lists))

@@ -15,7 +15,8 @@ from ninja.errors import HttpError
 from api.envelope import ApiRequest, checked_save, one, require, rfc3339
 from campaigns.listmonk_syntax import translate
 from campaigns.models import Campaign, Template
-from campaigns.rendering import TemplateError, sample_context, sanitise
+from campaigns.rendering import TemplateError, sample_context
+from campaigns.sanitising import sanitise
 from campaigns.views import VIEW_POLICY
 
 router = Router(tags=["Templates"])
@@ -26,13 +27,15 @@ SAMPLE_BODY = "<p>This is the campaign's body, as a subscriber would see it.</p>
 
 class NewTemplate(Schema):
     name: str = Field(min_length=1, max_length=200)
-    type: Literal["campaign"] = "campaign"
-    subject: str = ""
+    type: Literal["campaign", "tx"] = "campaign"
+    subject: str = Field("", max_length=500)
     body: str
 
 
 class TemplateChange(Schema):
     name: str | None = Field(None, min_length=1, max_length=200)
+    type: Literal["campaign", "tx"] | None = None
+    subject: str | None = Field(None, max_length=500)
     body: str | None = None
 
 
@@ -40,8 +43,8 @@ def as_json(template: Template, *, body: bool = True) -> dict[str, Any]:
     return {
         "id": template.pk,
         "name": template.name,
-        "type": "campaign",
-        "subject": "",
+        "type": template.kind,
+        "subject": template.subject,
         "body": template.html if body else "",
         "is_default": template.is_default,
         "created_at": rfc3339(template.created_at),
@@ -61,6 +64,8 @@ def layout(source: str) -> str:
 
 
 def save(template: Template) -> None:
+    """Checked as the admin checks it (a tx template's subject and body compile, a layout has
+    its {{ content }}), then saved."""
     checked_save(template, conflict=f"A template named {template.name!r} exists already.")
 
 
@@ -79,7 +84,9 @@ def get_template(request: ApiRequest, template_id: int) -> dict[str, Any]:
 @router.post("/templates")
 def create_template(request: ApiRequest, body: NewTemplate) -> dict[str, Any]:
     require(request.auth, "campaigns.add_template", "create templates")
-    template = Template(name=body.name, html=layout(body.body))
+    template = Template(
+        name=body.name, kind=body.type, subject=layout(body.subject), html=layout(body.body)
+    )
     save(template)
     return {"data": as_json(template)}
 
@@ -92,8 +99,14 @@ def update_template(request: ApiRequest, template_id: int, body: TemplateChange)
         raise HttpError(
             400, f"Template {template_id} is the layout of a sending campaign; pause it first."
         )
+    if body.type is not None and body.type != template.kind:
+        if template.campaign_set.exists():
+            raise HttpError(400, f"Template {template_id} is the layout of campaigns.")
+        template.kind = body.type
     if body.name is not None:
         template.name = body.name
+    if body.subject is not None:
+        template.subject = layout(body.subject)
     if body.body is not None:
         template.html = layout(body.body)
     save(template)
@@ -117,6 +130,8 @@ def delete_template(request: ApiRequest, template_id: int) -> dict[str, Any]:
 def make_default(request: ApiRequest, template_id: int) -> dict[str, Any]:
     require(request.auth, "campaigns.change_template", "change templates")
     template = found(template_id)
+    if template.kind != Template.Kind.CAMPAIGN:
+        raise HttpError(400, "Only a campaign template can be the default layout.")
     with transaction.atomic():
         Template.objects.filter(is_default=True).update(is_default=False)
         Template.objects.filter(pk=template.pk).update(is_default=True)
@@ -128,11 +143,21 @@ def make_default(request: ApiRequest, template_id: int) -> dict[str, Any]:
 def preview(request: ApiRequest, template_id: int) -> HttpResponse:
     require(request.auth, "campaigns.view_template", "preview templates")
     template = found(template_id)
+    if template.kind == Template.Kind.TX:
+        try:
+            html = template.content().render(sample_context(tx=True)).html or ""
+        except TemplateError as error:
+            raise HttpError(400, f"The template does not render: {error}") from error
+        return sanitised(html)
     sample = Campaign(name="Preview", subject="Preview", body=SAMPLE_BODY, template=template)
     try:
         html = sample.content(tracking=False).render(sample_context()).html or ""
     except TemplateError as error:
         raise HttpError(400, f"The template does not render: {error}") from error
+    return sanitised(html)
+
+
+def sanitised(html: str) -> HttpResponse:
     response = HttpResponse(sanitise(html))
     response["Content-Security-Policy"] = VIEW_POLICY
     return response

@@ -12,7 +12,8 @@ from campaigns import tracking
 from campaigns.admin_actions import cancel, pause, refused_lists, resume, send_test, start
 from campaigns.audience import audience_count
 from campaigns.models import Campaign, CampaignVersion, Condition, Template
-from campaigns.rendering import TemplateError, sanitise
+from campaigns.rendering import TemplateError
+from campaigns.sanitising import sanitise
 from campaigns.services import (
     CampaignError,
     campaign_cancel,

@@ -7,6 +7,9 @@ with its text, never passed through or dropped silently.
 - `{{ .Subscriber.Name }}`, `{{ .Subscriber.Email }}`, `{{ .Subscriber.Attribs.city }}` and
   `{{ index .Subscriber.Attribs "city" }}` become `{{ subscriber.name }}`,
   `{{ subscriber.email }}` and `{{ subscriber.attributes.city }}`;
+- `{{ .Subscriber.UUID }}` becomes `{{ subscriber.uuid }}`;
+- `{{ .Tx.Data.order }}` and `{{ index .Tx.Data "order" }}` become `{{ tx.data.order }}`
+  (a transactional template's data; a campaign refuses it when it is checked);
 - `{{ .Campaign.Name }}` becomes `{{ campaign.name }}`;
 - `{{ UnsubscribeURL }}`, `{{ ManageURL }}` and `{{ MessageURL }}` become
   `{{ unsubscribe_url }}`, `{{ preferences_url }}` and `{{ view_url }}`;
@@ -25,7 +28,7 @@ from campaigns.rendering import TemplateError
 
 _ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
 _ATTRIBUTE = r"[A-Za-z_][A-Za-z0-9_]*"
-_SUBSCRIBER_FIELDS = {"Name": "name", "Email": "email"}
+_SUBSCRIBER_FIELDS = {"Name": "name", "Email": "email", "UUID": "uuid"}
 _URLS = {
     "UnsubscribeURL": "unsubscribe_url",
     "ManageURL": "preferences_url",
@@ -69,7 +72,7 @@ def _translate_action(match: re.Match) -> str:
         return link.group(1)
     if date := re.fullmatch(r'Date\s+"([^"]*)"', action):
         return '{% now "' + _django_format(date.group(1)) + '" %}'
-    if field := re.fullmatch(r"\.Subscriber\.(Name|Email)", action):
+    if field := re.fullmatch(r"\.Subscriber\.(Name|Email|UUID)", action):
         return "{{ subscriber." + _SUBSCRIBER_FIELDS[field.group(1)] + " }}"
     if attribute := re.fullmatch(rf"\.Subscriber\.Attribs\.({_ATTRIBUTE})", action):
         return "{{ subscriber.attributes." + attribute.group(1) + " }}"
@@ -77,10 +80,15 @@ def _translate_action(match: re.Match) -> str:
         return "{{ subscriber.attributes." + attribute.group(1) + " }}"
     if action == ".Campaign.Name":
         return "{{ campaign.name }}"
+    if data := re.fullmatch(rf"\.Tx\.Data\.({_ATTRIBUTE})", action):
+        return "{{ tx.data." + data.group(1) + " }}"
+    if data := re.fullmatch(rf'index\s+\.Tx\.Data\s+"({_ATTRIBUTE})"', action):
+        return "{{ tx.data." + data.group(1) + " }}"
     raise TemplateError(
         f"The listmonk template action {{{{ {action} }}}} is not supported here. Supported: "
         '{{ template "content" . }}, {{ .Subscriber.Name }}, {{ .Subscriber.Email }}, '
-        "{{ .Subscriber.Attribs.key }}, {{ .Campaign.Name }}, {{ UnsubscribeURL }}, "
+        "{{ .Subscriber.UUID }}, {{ .Subscriber.Attribs.key }}, {{ .Tx.Data.key }} "
+        "(transactional templates), {{ .Campaign.Name }}, {{ UnsubscribeURL }}, "
         '{{ ManageURL }}, {{ MessageURL }}, {{ TrackLink "…" }}, {{ TrackView }}, '
         '{{ Date "…" }} and comments; or write it in this project\'s template language.'
     )

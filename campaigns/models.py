@@ -10,11 +10,10 @@ from django.db.models import Q
 from django.db.models.functions import UUID4
 from django.utils import timezone
 
+from campaigns.layouts import Template
 from campaigns.rendering import (
     PreparedContent,
     TemplateError,
-    check_layout,
-    check_template_source,
 )
 from campaigns.signals import campaign_status_changed
 from subscribers.addresses import sender_problem
@@ -23,39 +22,6 @@ from subscribers.addresses import sender_problem
 RATE_MIN = MinValueValidator(
     1, "A rate is at least 1 message per second. To remove the limit, leave the field empty."
 )
-
-
-class Template(models.Model):
-    """A reusable layout; the campaign's body goes where the layout says {{ content }}."""
-
-    name = models.CharField(max_length=200, unique=True)
-    html = models.TextField(
-        help_text="HTML layout in the Django template language. Put {{ content }} where the "
-        "campaign body goes; {{ subscriber.name }} and other variables work here too.",
-        default="<html><body>{{ content }}</body></html>",
-    )
-    # The layout a campaign made through the API gets when it names none (listmonk's).
-    is_default = models.BooleanField(default=False, db_default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["is_default"], condition=Q(is_default=True), name="one_default_template"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
-        try:
-            check_template_source(self.html)
-            check_layout(self.html)
-        except TemplateError as error:
-            raise ValidationError({"html": str(error)}) from error
 
 
 class CampaignTransitionError(Exception):
@@ -122,6 +88,7 @@ class Campaign(models.Model):
         null=True,
         blank=True,
         on_delete=models.PROTECT,
+        limit_choices_to={"kind": "campaign"},
         help_text="Layout the body is placed in. Empty: the body is sent as it is.",
     )
     body = models.TextField(

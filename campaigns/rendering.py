@@ -15,7 +15,6 @@ from typing import Any
 
 import css_inline
 import inscriptis
-import nh3
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template import Template as DjangoTemplate
 from django.template.base import TextNode, Variable, VariableNode, render_value_in_context
@@ -189,10 +188,11 @@ class PreparedContent:
         format: str,
         link_id: Callable[[str], int] | None = None,
         open_pixel: bool = False,
+        tx: bool = False,
     ) -> None:
         """link_id: with click tracking, gives the id under which a URL is tracked; each
         http(s) link of the HTML then leads through the tracking redirect. open_pixel: add
-        the open-tracking image."""
+        the open-tracking image. tx: a transactional message's, whose `tx.data` is known."""
         if format not in FORMATS:
             raise TemplateError(f"Unknown body format {format!r}; use one of {FORMATS}.")
         if "\r" in subject or "\n" in subject:
@@ -204,8 +204,8 @@ class PreparedContent:
                 f"{MAX_CONTENT_BYTES // 1000:,} KB (many servers refuse larger ones, and Gmail "
                 "clips anything over 102 KB). Link to long content instead of including it."
             )
-        check_variables(subject, "subject")
-        check_variables(body, "body")
+        check_variables(subject, "subject", tx=tx)
+        check_variables(body, "body", tx=tx)
         if layout is not None:
             check_layout(layout)
         # The engine's autoescape setting is not used by a Template rendered on its own: the
@@ -322,15 +322,16 @@ def html_to_text(source: str) -> str:
 
 # What a campaign can use; subscriber.attributes.<anything> comes from the subscriber's row.
 VARIABLES = {
-    "subscriber": {"email", "name", "attributes"},
+    "subscriber": {"email", "name", "uuid", "attributes"},
     "campaign": {"id", "name"},
     "unsubscribe_url": None,
     "preferences_url": None,
     "view_url": None,
 }
 _VARIABLE_LIST = (
-    "subscriber.email, subscriber.name, subscriber.attributes.<column>, campaign.name, "
-    "campaign.id, unsubscribe_url, preferences_url, view_url"
+    "subscriber.email, subscriber.name, subscriber.uuid, subscriber.attributes.<column>, "
+    "campaign.name, campaign.id, unsubscribe_url, preferences_url, view_url; in a "
+    "transactional template also tx.data.<key>"
 )
 _INVALID = "\x00missing:%s\x00"
 _checking_engine = CampaignEngine(autoescape=False, string_if_invalid=_INVALID)
@@ -344,11 +345,13 @@ class _AnyAttributes(dict):
         return _AnyAttributes()  # attributes may hold nested objects too
 
 
-def sample_context(extra: set[str] | None = None) -> dict[str, Any]:
+def sample_context(extra: set[str] | None = None, *, tx: bool = False) -> dict[str, Any]:
+    """Values for every variable a message may use (`tx`: a transactional message's data)."""
     context: dict[str, Any] = {
         "subscriber": {
             "email": "sample@example.com",
             "name": "Sample",
+            "uuid": "00000000-0000-4000-8000-000000000000",
             "attributes": _AnyAttributes(),
         },
         "campaign": {"id": 1, "name": "Sample"},
@@ -356,15 +359,19 @@ def sample_context(extra: set[str] | None = None) -> dict[str, Any]:
         "preferences_url": "https://example.com/p/",
         "view_url": "https://example.com/v/",
     }
+    if tx:
+        context["tx"] = {"data": _AnyAttributes()}
     for name in extra or ():
         context[name] = ""
     return context
 
 
-def check_variables(source: str, what: str, extra: set[str] | None = None) -> None:
+def check_variables(
+    source: str, what: str, extra: set[str] | None = None, *, tx: bool = False
+) -> None:
     """Refuse variables a campaign does not have (a typo would otherwise print nothing)."""
     template = _compile(source, _checking_engine, what)
-    rendered = template.render(Context(sample_context(extra), autoescape=False))
+    rendered = template.render(Context(sample_context(extra, tx=tx), autoescape=False))
     missing = list(dict.fromkeys(_MISSING_MARK.findall(rendered)))
     if not missing:
         return
@@ -377,19 +384,3 @@ def check_variables(source: str, what: str, extra: set[str] | None = None) -> No
         f"The {what} uses an unknown variable {{{{ {name} }}}}{where}. Known variables: "
         f"{_VARIABLE_LIST}."
     )
-
-
-# --- Showing pasted HTML in the admin ---------------------------------------------------------
-
-_SHOWN_ATTRIBUTES = {
-    tag: set(attributes) | {"style", "class", "align", "width", "height", "bgcolor"}
-    for tag, attributes in nh3.ALLOWED_ATTRIBUTES.items()
-}
-_SHOWN_TAGS = set(nh3.ALLOWED_TAGS) | {"html", "head", "body", "center", "font"}
-for _tag in _SHOWN_TAGS:
-    _SHOWN_ATTRIBUTES.setdefault(_tag, {"style", "class", "align", "width", "height", "bgcolor"})
-
-
-def sanitise(source: str) -> str:
-    """HTML as it may be shown inside the admin: no scripts, event handlers or forms."""
-    return nh3.clean(source, tags=_SHOWN_TAGS, attributes=_SHOWN_ATTRIBUTES)

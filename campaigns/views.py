@@ -8,7 +8,8 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from campaigns import tracking
 from campaigns.models import Campaign, TrackedLink
-from campaigns.rendering import TemplateError, sanitise
+from campaigns.rendering import TemplateError
+from campaigns.sanitising import sanitise
 from mailer.compose import CampaignComposer
 from subscribers import links
 from subscribers.models import Subscriber

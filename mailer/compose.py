@@ -53,10 +53,17 @@ class CampaignComposer:
         ]
 
     def context(
-        self, *, subscriber_id: int | None, email: str, name: str, attributes: dict[str, Any]
+        self,
+        *,
+        subscriber_id: int | None,
+        email: str,
+        name: str,
+        attributes: dict[str, Any],
+        subscriber_uuid: str = "",
     ) -> dict[str, Any]:
+        subscriber = {"email": email, "name": name, "uuid": subscriber_uuid}
         return {
-            "subscriber": {"email": email, "name": name, "attributes": attributes},
+            "subscriber": {**subscriber, "attributes": attributes},
             "campaign": self.context_campaign,
             **links.urls(subscriber_id, self.campaign.pk),
         }
@@ -69,11 +76,16 @@ class CampaignComposer:
         email: str,
         name: str,
         attributes: dict[str, Any],
+        subscriber_uuid: str = "",
         subject_prefix: str = "",
     ) -> bytes:
         """The message as bytes; HeaderInjectionError if a name or subject has a line break."""
         context = self.context(
-            subscriber_id=subscriber_id, email=email, name=name, attributes=attributes
+            subscriber_id=subscriber_id,
+            email=email,
+            name=name,
+            attributes=attributes,
+            subscriber_uuid=subscriber_uuid,
         )
         rendered = self.content.render(context)
         msgid = (

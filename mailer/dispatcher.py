@@ -23,7 +23,7 @@ from django.utils import timezone
 from redis.exceptions import LockError
 
 from campaigns.models import SLOT_REASON, Campaign
-from mailer import backoff, events, heartbeats, journal, leases, ledger, scheduler, throttle
+from mailer import backoff, events, heartbeats, journal, leases, ledger, scheduler, throttle, tx
 from mailer.models import DomainThrottle, PerformanceSettings, SmtpServer
 from mailer.smtp import ServerConfig
 from settings import queues
@@ -61,6 +61,7 @@ def tick() -> None:
         admit_due_campaigns(performance)
         share_limits(performance)
         fill_slots()
+        tx.sweep()
         get_redis().set(key("dispatcher", "last-tick"), str(time.time()))
 
 

@@ -74,6 +74,7 @@ class Claimed:
     attributes: dict[str, Any]
     enabled: bool
     subscriber_id: int | None
+    uuid: str = ""  # the subscriber's public id ({{ subscriber.uuid }})
 
     @property
     def domain(self) -> str:
@@ -99,7 +100,7 @@ WITH claimed AS (
     RETURNING d.id, d.email, d.attempts, d.subscriber_id
 )
 SELECT c.id, c.email, c.attempts, coalesce(s.name, ''), coalesce(s.attributes, '{{}}'::jsonb),
-       coalesce(s.status = 'enabled', false), c.subscriber_id
+       coalesce(s.status = 'enabled', false), c.subscriber_id, coalesce(s.uuid::text, '')
 FROM claimed c LEFT JOIN {SUBSCRIBER} s ON s.id = c.subscriber_id
 ORDER BY c.id
 """  # noqa: S608 (only table names and placeholders are interpolated)
@@ -139,8 +140,9 @@ def claim(
             json.loads(attrs) if isinstance(attrs, str) else attrs,
             ok,
             subscriber_id,
+            uuid,
         )
-        for i, email, attempts, name, attrs, ok, subscriber_id in rows
+        for i, email, attempts, name, attrs, ok, subscriber_id, uuid in rows
     ]
 
 

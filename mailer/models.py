@@ -382,3 +382,6 @@ class Bounce(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.email}"
+
+
+from mailer.tx_models import TxMessage  # noqa: E402, F401  (one of the app's models)

@@ -120,6 +120,7 @@ class CampaignSender:
             email=row.email,
             name=row.name,
             attributes=row.attributes,
+            subscriber_uuid=row.uuid,
         )
 
 

@@ -6,7 +6,7 @@ from typing import TypedDict
 
 from celery import shared_task
 
-from mailer import batch, dispatcher, transactional
+from mailer import batch, dispatcher, transactional, tx
 from mailer.smtp import ServerUnavailable
 from settings import queues
 
@@ -81,3 +81,10 @@ def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
 def send_subscriber_notice(*, subscriber_id: int, kind: str) -> str:
     """A subscriber's data or preferences link, to their own address (transactional queue)."""
     return transactional.send_subscriber_notice(subscriber_id=subscriber_id, kind=kind)
+
+
+@shared_task(name=queues.SEND_TX, ignore_result=True)
+def send_tx(*, message_id: int) -> str:
+    """One transactional message (`POST /api/tx`, the e-mail backend); it retries by its row,
+    which the dispatcher's tick queues again when it is due."""
+    return tx.deliver(message_id)

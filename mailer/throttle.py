@@ -24,6 +24,11 @@ from settings.redis import get_redis, key, text
 # least, so that very low rates still send.
 BURST_SECONDS = 0.1
 
+# Transactional messages may run this far ahead of the global and server rates: bulk sending
+# keeps those buckets at most BURST_SECONDS ahead, so a transactional message never waits
+# behind a campaign, and the campaign's next chunk waits for the tokens it took instead.
+PRIORITY_BURST_SECONDS = 1.0
+
 _SCRIPT = (Path(__file__).parent / "throttle.lua").read_text()
 
 
@@ -73,19 +78,27 @@ class Throttle:
     def __init__(
         self,
         *,
-        campaign_id: int,
+        campaign_id: int | None,
         campaign_rate: int | None,
         global_rate: int | None,
         server_key: str,
         server_rate: int | None,
         domain_rates: dict[str, int],
+        burst: float = BURST_SECONDS,
     ) -> None:
+        """campaign_id None: a transactional message's, which has no campaign bucket. burst:
+        how far ahead of the rate a caller may take tokens; transactional messages take them
+        with a larger one (PRIORITY_BURST_SECONDS), so that they go at once where a campaign
+        keeps the bucket full, and the campaign waits for the tokens they took."""
         self.shared = [
             Bucket("global", field_global(), global_rate, True),
-            Bucket("campaign", field_campaign(campaign_id), campaign_rate, True),
             Bucket("server", field_server(server_key), server_rate, True),
         ]
+        if campaign_id is not None:
+            campaign = Bucket("campaign", field_campaign(campaign_id), campaign_rate, True)
+            self.shared.insert(1, campaign)
         self.domain_rates = domain_rates
+        self.burst = burst
         self._script = get_redis().register_script(_SCRIPT)
 
     def acquire(self, domains: list[str]) -> Grant:
@@ -109,7 +122,7 @@ class Throttle:
             else:
                 messages.append(0)
         spec = {
-            "burst": BURST_SECONDS,
+            "burst": self.burst,
             "buckets": [
                 {"name": b.name, "field": b.field, "rate": b.rate or 0, "shared": b.shared}
                 for b in buckets

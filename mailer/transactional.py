@@ -1,7 +1,9 @@
 """One-off messages that must not wait behind bulk sending: campaign test sends and opt-in
 confirmations. They run on the `transactional` queue, which bulk workers never consume, and
-go out without the bulk rate limits or the ledger. Also what a subscriber's own links ask
-for: their data, or a link to their preferences, always to their own address."""
+go the way of every transactional message (mailer.tx): recorded, then sent at once within
+the global and server limits, ahead of campaigns; retried by their row when the server
+defers them. Also what a subscriber's own links ask for: their data, or a link to their
+preferences, always to their own address."""
 
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from django.template.loader import render_to_string
 
 from campaigns.content import prepared_content
 from campaigns.models import Campaign
+from mailer import tx
 from mailer.compose import CampaignComposer
 from mailer.message import build_message, encode_address, format_sender
-from mailer.smtp import Outcome, ServerUnavailable, choose_server, pool
+from mailer.tx import Outgoing
 from subscribers import links
 from subscribers.exports import subscriber_export
 from subscribers.models import MailingList, Subscriber
@@ -36,31 +39,23 @@ def send_campaign_test(
     composer = CampaignComposer(campaign, prepared_content(campaign))
     known = {s.email: s for s in Subscriber.objects.filter(email__in=to)}
     shown = Subscriber.objects.filter(email=as_subscriber).first() if as_subscriber else None
-    config = choose_server(campaign.smtp_server_id)
     replies: dict[str, str] = {}
-    connection = pool.acquire(config)
-    try:
-        for address in to:
-            subscriber = shown or known.get(address)
-            data = composer.message(
-                delivery_id=None,
-                # A test's links name no subscriber: following them changes nothing.
-                subscriber_id=None,
-                email=address,
-                name=subscriber.name if subscriber else "Test Recipient",
-                attributes=subscriber.attributes if subscriber else {},
-                subject_prefix="[Test] ",
-            )
-            result = connection.send(composer.envelope_from, address, data)
-            replies[address] = result.reply
-            log.info(
-                "test message sent" if result.outcome == Outcome.SENT else "test message refused",
-                campaign_id=campaign.pk,
-                to=address,
-                reply=result.reply,
-            )
-    finally:
-        pool.release(connection)
+    for address in to:
+        subscriber = shown or known.get(address)
+        data = composer.message(
+            delivery_id=None,
+            # A test's links name no subscriber: following them changes nothing.
+            subscriber_id=None,
+            email=address,
+            name=subscriber.name if subscriber else "Test Recipient",
+            attributes=subscriber.attributes if subscriber else {},
+            subscriber_uuid=str(subscriber.uuid) if subscriber else "",
+            subject_prefix="[Test] ",
+        )
+        replies[address] = _send_to(
+            address, data, composer.envelope_from, "test", subject=f"[Test] {campaign.subject}"
+        )
+        log.info("test message sent", campaign_id=campaign.pk, to=address, reply=replies[address])
     return replies
 
 
@@ -71,15 +66,33 @@ def _site_sender() -> tuple[str, str, str]:
     return sender, envelope_from, envelope_from.rpartition("@")[2] or "localhost"
 
 
-def _send_to(address: str, data: bytes, envelope_from: str, what: str) -> str:
-    connection = pool.acquire(choose_server(None))
-    try:
-        result = connection.send(envelope_from, address, data)
-    finally:
-        pool.release(connection)
-    if result.outcome == Outcome.TEMPORARY:
-        raise ServerUnavailable(f"the server deferred the {what}: {result.reply}")
-    return result.reply
+def _send_to(
+    address: str,
+    data: bytes,
+    envelope_from: str,
+    what: str,
+    *,
+    subject: str,
+    subscriber_id: int | None = None,
+) -> str:
+    """Record the message and send it now; a deferral is retried by its row (mailer.tx)."""
+    message_id = next(
+        (line.partition(b":")[2].strip().decode() for line in data.split(b"\r\n")
+         if line.lower().startswith(b"message-id:")),
+        "",
+    )  # fmt: skip
+    outgoing = Outgoing(
+        to_email=address,
+        envelope_from=envelope_from,
+        subject=subject,
+        message_id=message_id,
+        data=data,
+        subscriber_id=subscriber_id,
+    )
+    [row], _ = tx.record([outgoing], kind=what, enqueue=False)
+    outcome = tx.deliver(row.pk)
+    row.refresh_from_db()
+    return row.reply or outcome
 
 
 def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
@@ -108,7 +121,14 @@ def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
         html=html,
         boundary=f"=_{uuid.uuid4().hex}",
     )
-    reply = _send_to(subscriber.email, data, envelope_from, "confirmation")
+    reply = _send_to(
+        subscriber.email,
+        data,
+        envelope_from,
+        "confirmation",
+        subject=f"Please confirm your subscription to {names}",
+        subscriber_id=subscriber.pk,
+    )
     log.info("opt-in confirmation sent", subscriber_id=subscriber.pk, lists=list_ids, reply=reply)
     return reply
 
@@ -141,6 +161,13 @@ def send_subscriber_notice(*, subscriber_id: int, kind: str) -> str:
         message.add_attachment(
             export.encode(), maintype="application", subtype="json", filename="my-data.json"
         )
-    reply = _send_to(subscriber.email, message.as_bytes(), envelope_from, kind)
+    reply = _send_to(
+        subscriber.email,
+        message.as_bytes(),
+        envelope_from,
+        kind,
+        subject=NOTICES[kind],
+        subscriber_id=subscriber.pk,
+    )
     log.info("subscriber notice sent", subscriber_id=subscriber.pk, kind=kind, reply=reply)
     return reply

@@ -10,7 +10,7 @@ from django.utils.csp import CSP
 from kombu import Queue
 from psycopg_pool import ConnectionPool
 
-from settings import logformat, queues
+from settings import hooks, logformat, queues
 from settings.environment import (
     read_bool,
     read_choice,
@@ -339,6 +339,8 @@ DEFAULT_FROM_EMAIL = read_str(
     "From address of campaigns that do not set one, e.g. 'Shop <news@shop.example>'.",
     default="webmaster@localhost",
 )
+# Django's own mail (password resets) is sent as transactional messages (mailer.tx).
+MAILERS = {"default": {"BACKEND": "mailer.email_backend.TransactionalBackend"}}
 FLOWER_BASIC_AUTH = read_str(
     "FLOWER_BASIC_AUTH", "Flower's login as user:password (required by Flower).", default=""
 )
@@ -349,30 +351,11 @@ METRICS_TOKEN = read_secret(
     default="",
 )
 
-# --- Bounces and complaints -------------------------------------------------------------------
+# --- Bounces, complaints and outgoing webhooks (settings/hooks.py) -------------------------
 
-# Providers' tracking webhooks, through django-anymail: /webhooks/anymail/<provider>/tracking/
-ANYMAIL = {
-    "WEBHOOK_SECRET": read_secret(
-        "ANYMAIL_WEBHOOK_SECRET",
-        "user:password that bounce webhooks from providers (SES, SendGrid, Postmark, …) send "
-        "as HTTP basic auth; empty turns those webhooks off.",
-        default="",
-    ),
-    "MAILGUN_WEBHOOK_SIGNING_KEY": read_str(
-        "MAILGUN_WEBHOOK_SIGNING_KEY",
-        "Mailgun's webhook signing key, to check its webhooks (Mailgun only).",
-        default="",
-    ),
-    # Answering SNS's subscription request needs an outgoing request to AWS; on by default
-    # in anymail, it only follows requests that carry the webhook secret.
-    "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS": True,
-}
-BOUNCE_WEBHOOK_TOKEN = read_secret(
-    "BOUNCE_WEBHOOK_TOKEN",
-    "Bearer token for the generic bounce endpoint /webhooks/bounces/; empty turns it off.",
-    default="",
-)
+ANYMAIL = hooks.ANYMAIL
+BOUNCE_WEBHOOK_TOKEN = hooks.BOUNCE_WEBHOOK_TOKEN
+WEBHOOKS_ALLOW_PRIVATE_URLS = hooks.WEBHOOKS_ALLOW_PRIVATE_URLS
 
 # --- Logging --------------------------------------------------------------------------------
 

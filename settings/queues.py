@@ -19,6 +19,7 @@ SEND_BATCH = "mailer.tasks.send_batch"
 SEND_TRANSACTIONAL = "mailer.tasks.send_transactional"
 SEND_OPTIN_CONFIRMATION = "mailer.tasks.send_optin_confirmation"
 SEND_SUBSCRIBER_NOTICE = "mailer.tasks.send_subscriber_notice"
+SEND_TX = "mailer.tasks.send_tx"
 RUN_IMPORT = "subscribers.tasks.run_import"
 FLUSH_TRACKING = "campaigns.tasks.flush_tracking"
 
@@ -29,6 +30,7 @@ ROUTES: dict[str, str] = {
     SEND_TRANSACTIONAL: "transactional",
     SEND_OPTIN_CONFIRMATION: "transactional",
     SEND_SUBSCRIBER_NOTICE: "transactional",
+    SEND_TX: "transactional",
     "subscribers.tasks.*": "default",
     "campaigns.tasks.*": "default",
 }

@@ -116,3 +116,4 @@ def roles(db) -> None:
     from django.apps import apps
 
     importlib.import_module("mailer.migrations.0008_roles").create_roles(apps, None)
+    importlib.import_module("mailer.migrations.0012_transactional_permissions").grant(apps, None)

@@ -43,7 +43,7 @@ def test_listmonks_actions_become_this_projects():
 
 
 @pytest.mark.parametrize(
-    "action", ["{{ .Subscriber.UUID }}", "{{ if .Subscriber.Name }}", '{{ L.T "x" }}']
+    "action", ["{{ .Subscriber.Lists }}", "{{ if .Subscriber.Name }}", '{{ L.T "x" }}']
 )
 def test_what_cannot_be_translated_is_refused_naming_it(action):
     with pytest.raises(TemplateError, match="is not supported here"):
@@ -66,10 +66,10 @@ def test_a_listmonk_layout_is_saved_translated_and_previews(api_client):
 
 def test_an_untranslatable_layout_is_refused(api_client):
     response = api_client.post(
-        "/templates", {"name": "X", "body": '{{ template "content" . }}{{ .Subscriber.UUID }}'}
+        "/templates", {"name": "X", "body": '{{ template "content" . }}{{ .Subscriber.Lists }}'}
     )
     assert response.status_code == 400
-    assert "{{ .Subscriber.UUID }}" in response.json()["message"]
+    assert "{{ .Subscriber.Lists }}" in response.json()["message"]
     assert not Template.objects.filter(name="X").exists()
 
 

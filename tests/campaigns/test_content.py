@@ -13,7 +13,8 @@ from django.core.exceptions import ValidationError
 
 from campaigns.content import prepared_content
 from campaigns.models import Campaign
-from campaigns.rendering import PreparedContent, TemplateError, sanitise
+from campaigns.rendering import PreparedContent, TemplateError
+from campaigns.sanitising import sanitise
 from campaigns.services import CampaignError, campaign_start
 from mailer import dispatcher
 from mailer.batch import run_batch
