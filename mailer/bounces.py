@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from mailer import events, ledger
 from mailer.models import Bounce, BounceSettings
+from mailer.signals import bounce_recorded
 from subscribers.addresses import normalise_email
 from subscribers.models import Subscriber
 from subscribers.services import subscriber_blocklist
@@ -55,6 +56,7 @@ def bounce_record(
         )
         if subscriber is not None and subscriber.status == Subscriber.Status.ENABLED:
             _maybe_blocklist(subscriber, kind)
+        bounce_recorded.send(sender=Bounce, bounce=bounce)
     log.info(
         "bounce recorded",
         email=address,

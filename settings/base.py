@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "axes",
     "guardian",
+    "webhooks",
     "api",
 ]
 
@@ -304,6 +305,12 @@ CELERY_TASK_ROUTES = {task: {"queue": queue} for task, queue in queues.ROUTES.it
 CELERY_BEAT_SCHEDULE = {
     "flush-tracking": {
         "task": queues.FLUSH_TRACKING,
+        "schedule": 5.0,
+        "options": {"expires": 10},
+    },
+    # Webhook deliveries whose retry is due (each change also queues one at once).
+    "deliver-webhooks": {
+        "task": queues.DELIVER_WEBHOOKS,
         "schedule": 5.0,
         "options": {"expires": 10},
     },

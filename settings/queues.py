@@ -22,6 +22,7 @@ SEND_SUBSCRIBER_NOTICE = "mailer.tasks.send_subscriber_notice"
 SEND_TX = "mailer.tasks.send_tx"
 RUN_IMPORT = "subscribers.tasks.run_import"
 FLUSH_TRACKING = "campaigns.tasks.flush_tracking"
+DELIVER_WEBHOOKS = "webhooks.tasks.deliver_webhooks"
 
 # Which queue each task goes to (the four queues of the design).
 ROUTES: dict[str, str] = {
@@ -33,6 +34,7 @@ ROUTES: dict[str, str] = {
     SEND_TX: "transactional",
     "subscribers.tasks.*": "default",
     "campaigns.tasks.*": "default",
+    "webhooks.tasks.*": "default",
 }
 
 

@@ -14,7 +14,12 @@ from django.db import transaction
 from settings import audit
 from subscribers.addresses import EmailNotValidError, normalise_email
 from subscribers.models import MAX_NAME, MailingList, Subscriber, Subscription
-from subscribers.signals import subscriber_erasing, subscriptions_ended
+from subscribers.signals import (
+    subscriber_erasing,
+    subscribers_blocklisted,
+    subscriptions_confirmed,
+    subscriptions_ended,
+)
 
 
 class SubscriptionError(ValueError):
@@ -66,6 +71,7 @@ def subscriber_subscribe(
     return subscriber, pending
 
 
+@transaction.atomic
 def subscription_confirm(*, subscriber_id: int, list_ids: list[int]) -> list[MailingList]:
     """Confirm the subscriptions a confirmation link names; returns the lists confirmed."""
     confirmed = Subscription.objects.filter(
@@ -76,6 +82,8 @@ def subscription_confirm(*, subscriber_id: int, list_ids: list[int]) -> list[Mai
     )
     lists = list(MailingList.objects.filter(subscriptions__in=confirmed))
     confirmed.update(status=Subscription.Status.CONFIRMED)
+    if lists:
+        subscriptions_confirmed.send(sender=Subscriber, subscriber_id=subscriber_id, lists=lists)
     return lists
 
 
@@ -133,6 +141,7 @@ def subscriber_set_lists(*, subscriber: Subscriber, wanted: set[int]) -> list[Ma
     return joined
 
 
+@transaction.atomic
 def subscriber_blocklist(*, subscribers: Iterable[Subscriber]) -> int:
     """Never mail them again, whatever list they are on (their pending messages too)."""
     # Their unsent messages are refused at send time (the claim reads the status).
@@ -140,14 +149,16 @@ def subscriber_blocklist(*, subscribers: Iterable[Subscriber]) -> int:
     changed = Subscriber.objects.filter(pk__in=[s.pk for s in chosen]).update(
         status=Subscriber.Status.BLOCKLISTED
     )
-    for subscriber in chosen:
-        if subscriber.status == Subscriber.Status.BLOCKLISTED:
-            continue
+    newly = [s for s in chosen if s.status != Subscriber.Status.BLOCKLISTED]
+    for subscriber in newly:
         audit.record(
             subscriber,
             "blocklisted",
             changes={"status": [subscriber.status, Subscriber.Status.BLOCKLISTED]},
         )
+        subscriber.status = Subscriber.Status.BLOCKLISTED
+    if newly:
+        subscribers_blocklisted.send(sender=Subscriber, subscribers=newly)
     return changed
 
 

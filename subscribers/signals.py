@@ -19,3 +19,10 @@ subscriber_erasing = Signal()
 # Everything stored about a subscriber is being gathered (GDPR access). Argument: subscriber.
 # Each receiver returns a dict of sections to add to the export.
 subscriber_data_requested = Signal()
+
+# Subscribers were blocklisted (by hand, the API, a bounce threshold). Argument: subscribers
+# (those whose status changed now).
+subscribers_blocklisted = Signal()
+
+# A confirmation link confirmed subscriptions. Arguments: subscriber_id, lists.
+subscriptions_confirmed = Signal()
