@@ -13,6 +13,7 @@ from mailer.models import (
     DomainThrottle,
     PerformanceSettings,
     SmtpServer,
+    TxMessage,
 )
 from mailer.sender import SETTINGS_EVERY
 from mailer.two_factor import LoginForm
@@ -189,3 +190,24 @@ class BounceAdmin(ScopedToLists, admin.ModelAdmin):
 @admin.register(BounceSettings)
 class BounceSettingsAdmin(SingleRowAdmin):
     """When bounces and complaints blocklist a subscriber."""
+
+
+@admin.register(TxMessage)
+class TxMessageAdmin(ScopedToLists, admin.ModelAdmin):
+    """Transactional messages, from request to reply (written by mailer.tx); a user limited to
+    some lists sees those to subscribers on them."""
+
+    list_path = "subscriber__subscriptions__mailing_list"
+
+    list_display = ["id", "to_email", "subject", "kind", "status", "attempts", "sent_at", "reply"]
+    list_filter = ["status", "kind"]
+    search_fields = ["to_email", "message_id"]
+    date_hierarchy = "created_at"
+    exclude = ["data"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
