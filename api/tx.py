@@ -29,7 +29,7 @@ from mailer import tx
 from mailer.message import HeaderInjectionError, format_sender
 from mailer.tx_models import TxMessage
 from subscribers import access
-from subscribers.addresses import normalise_email
+from subscribers.addresses import normalise_email, sender_problem
 from subscribers.models import Subscriber
 
 router = Router(tags=["Transactional"])
@@ -173,6 +173,8 @@ def send_tx(request: ApiRequest) -> HttpResponse:
         raise HttpError(400, "The Idempotency-Key is at most 255 characters.")
     if body.messenger != "email":
         raise HttpError(400, f"Unknown messenger {body.messenger!r}; this server has `email`.")
+    if body.from_email and (problem := sender_problem(body.from_email)):
+        raise HttpError(400, problem)
     template = template_of(body)
     if body.subject is not None:
         template.subject = body.subject

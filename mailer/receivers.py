@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery.signals import worker_process_init, worker_ready, worker_shutdown, worker_shutting_down
+from django.db.models import Q
 
 from campaigns.models import Campaign
 from mailer import heartbeats, ledger, scheduler, shutdown
+from mailer.tx_models import TxMessage
 from settings import audit
 from subscribers.models import Subscriber
 
@@ -72,6 +74,10 @@ def forget_erased(*, subscriber: Subscriber, **_: Any) -> None:
         subscriber=subscriber, reason="subscriber erased", keep_if_still_on_a_list=False
     )
     ledger.scrub(subscriber=subscriber)
+    # Transactional messages to them keep their state and reply, not the address or content.
+    TxMessage.objects.filter(Q(subscriber=subscriber) | Q(to_email=subscriber.email)).update(
+        to_email="erased", subject="", data=b"", subscriber=None
+    )
 
 
 def messages_sent_to(*, subscriber: Subscriber, **_: Any) -> dict[str, Any]:

@@ -13,7 +13,11 @@ def test_the_openapi_description_names_every_route(client):
     assert spec["openapi"].startswith("3.")
     assert {"/api/health", "/api/lists", "/api/lists/{list_id}", "/api/subscribers",
             "/api/subscribers/{subscriber_id}", "/api/subscribers/lists",
-            "/api/subscribers/{subscriber_id}/export"} <= set(spec["paths"])  # fmt: skip
+            "/api/subscribers/{subscriber_id}/export", "/api/tx",
+            "/api/tx/{message_id}"} <= set(spec["paths"])  # fmt: skip
+    # The transactional request's fields are described, though it also takes multipart.
+    body = spec["paths"]["/api/tx"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"template_id", "subscriber_emails", "data"} <= set(body["schema"]["properties"])
 
 
 def test_the_docs_load_their_scripts_from_this_site(admin_client):

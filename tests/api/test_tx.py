@@ -19,6 +19,7 @@ from campaigns.models import Template
 from mailer import throttle, tx
 from mailer.models import PerformanceSettings
 from mailer.tx_models import TxMessage
+from subscribers.services import subscriber_erase
 from tests.api.conftest import ApiClient
 from tests.factories import MailingListFactory, SubscriptionFactory
 
@@ -284,3 +285,16 @@ def post_multipart(api_client: ApiClient, body: dict, files: list):
         {"data": json.dumps(body), "file": files},
         HTTP_AUTHORIZATION=api_client.authorization,
     )
+
+
+def test_erasing_a_subscriber_scrubs_their_transactional_messages(
+    api_client, template, subscriber, sink_server, queued
+):
+    api_client.post("/tx", example(template["id"]))
+    queued.run()
+
+    subscriber_erase(subscriber=subscriber)
+
+    [row] = TxMessage.objects.all()
+    assert (row.to_email, row.subject, row.subscriber_id) == ("erased", "", None)
+    assert row.status == "sent" and row.reply.startswith("250")
