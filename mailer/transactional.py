@@ -53,7 +53,12 @@ def send_campaign_test(
             subject_prefix="[Test] ",
         )
         replies[address] = _send_to(
-            address, data, composer.envelope_from, "test", subject=f"[Test] {campaign.subject}"
+            address,
+            data,
+            composer.envelope_from,
+            "test",
+            subject=f"[Test] {campaign.subject}",
+            smtp_server_id=campaign.smtp_server_id,
         )
         log.info("test message sent", campaign_id=campaign.pk, to=address, reply=replies[address])
     return replies
@@ -74,6 +79,7 @@ def _send_to(
     *,
     subject: str,
     subscriber_id: int | None = None,
+    smtp_server_id: int | None = None,
 ) -> str:
     """Record the message and send it now; a deferral is retried by its row (mailer.tx)."""
     message_id = next(
@@ -88,6 +94,7 @@ def _send_to(
         message_id=message_id,
         data=data,
         subscriber_id=subscriber_id,
+        smtp_server_id=smtp_server_id,
     )
     [row], _ = tx.record([outgoing], kind=what, enqueue=False)
     outcome = tx.deliver(row.pk)

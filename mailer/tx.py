@@ -83,6 +83,7 @@ class Outgoing:
     data: bytes
     subscriber_id: int | None = None
     template_id: int | None = None
+    smtp_server_id: int | None = None
 
 
 def render(
@@ -173,6 +174,7 @@ def record(
             kind=kind,
             template_id=message.template_id,
             subscriber_id=message.subscriber_id,
+            smtp_server_id=message.smtp_server_id,
             to_email=message.to_email,
             envelope_from=message.envelope_from,
             subject=message.subject[:998],
@@ -218,7 +220,7 @@ def deliver(message_id: int) -> str:
         return "not due, or taken by another task"
     row = TxMessage.objects.get(pk=message_id)
     try:
-        config = choose_server(None)
+        config = choose_server(row.smtp_server_id)
         if waited := _take_token(row, config):
             return waited
         connection = pool.acquire(config)

@@ -36,6 +36,10 @@ class TxMessage(models.Model):
     subscriber = models.ForeignKey(
         "subscribers.Subscriber", null=True, blank=True, on_delete=models.SET_NULL
     )
+    # The server it must go through (a campaign's test send: the campaign's); None: any.
+    smtp_server = models.ForeignKey(
+        "mailer.SmtpServer", null=True, blank=True, on_delete=models.SET_NULL
+    )
     to_email = models.CharField(max_length=320)
     envelope_from = models.CharField(max_length=320)
     subject = models.CharField(max_length=998, blank=True, default="")
