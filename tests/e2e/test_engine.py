@@ -84,8 +84,11 @@ def test_weights_share_the_workers(processes, sink_server, smtp_sink):
 
 def test_global_and_campaign_rates_hold_exactly(processes, sink_server, smtp_sink):
     settings_row(message_rate=250)
-    limited = campaign_with(2000, "a-", rate_limit=100)
-    free = campaign_with(3000, "b-")
+    # Enough recipients that neither campaign finishes before the test cancels it (40 s of
+    # sending each): with 2000 and 3000 (20 s), a loaded machine's slow start and slow
+    # `manage.py` found both finished and the cancel failed (one loaded CI run).
+    limited = campaign_with(100 * 40, "a-", rate_limit=100)
+    free = campaign_with(150 * 40, "b-")
     processes.system(senders=2, concurrency=2)
 
     processes.manage("campaign", "start", str(limited.pk), str(free.pk))
