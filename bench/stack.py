@@ -150,12 +150,21 @@ class Stack:
                 log=log,
             )
 
-    def start_engine(self, senders: int, concurrency: int) -> list[str]:
+    def start_engine(self, senders: int, concurrency: int, split: bool = False) -> list[str]:
+        """Senders, a dispatcher and beat; `split`: the other queues on workers of their own,
+        as compose runs them (`worker` on transactional, `background` on default)."""
         names = [f"sender{n}" for n in range(1, senders + 1)]
         for name in names:
             self.worker(name, "send", concurrency)
-        self.worker("dispatcher", "dispatch,transactional,default", 1)
-        self.wait_ready([*names, "dispatcher"])
+        others = ["dispatcher"]
+        if split:
+            self.worker("dispatcher", "dispatch", 1)
+            self.worker("worker", "transactional", 2)
+            self.worker("background", "default", 1)
+            others += ["worker", "background"]
+        else:
+            self.worker("dispatcher", "dispatch,transactional,default", 1)
+        self.wait_ready([*names, *others])
         self.start(
             "beat",
             [

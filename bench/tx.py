@@ -9,13 +9,16 @@ Starts its own PostgreSQL, Redis and Postfix smtp-sink (as `./dev bench` does), 
 
 1. `POST /api/tx` (one recipient, external mode) from `--clients` keep-alive clients for
    `--seconds`, nothing consuming the queue: the API's own requests a second and latency;
-2. the engine (a sender with 2 slots, a worker on `dispatch,transactional,default`, beat)
+2. the engine as compose runs it (a sender with 2 slots, a dispatcher, a `worker` on
+   `transactional`, a `background` worker on `default`, beat)
    sending a campaign of `--recipients` without limits, and meanwhile `--rate` transactional
    messages a second for `--seconds`: each message's time from its row's creation (inside the
    request) to the 250 (its `sent_at`), p50/p95, and the campaign's rate meanwhile;
 3. webhooks: an endpoint on a local HTTP server answering 204, `POST /api/subscribers` from
    `--clients` clients for `--seconds` (each makes a `subscriber.created` event): events
-   delivered a second, and each one's delay from the event to its delivery, p50/p95.
+   delivered a second, and each one's delay from the event to its delivery, p50/p95;
+4. `--burst` events committed in one transaction: how fast the outbox drains them (the one
+   `background` process), and their delays.
 """
 
 from __future__ import annotations
@@ -100,6 +103,27 @@ def tx_latencies(stack: Stack, since: float) -> tuple[list[float], int]:
     return [float(r[0]) for r in rows if r[1] == "sent"], sum(r[1] != "sent" for r in rows)
 
 
+def delivered(stack: Stack, since: float, wait: float) -> list[float]:
+    """Once nothing is pending: each delivery's delay from its event, for events since."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        with db(stack) as conn:
+            (pending,) = conn.execute(
+                "SELECT count(*) FROM webhooks_delivery WHERE status = 'pending'"
+            ).fetchone()
+        if not pending:
+            break
+        time.sleep(0.2)
+    with db(stack) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM d.delivered_at - e.created_at) FROM webhooks_delivery d"
+            " JOIN webhooks_event e ON e.id = d.event_id"
+            " WHERE d.status = 'delivered' AND e.created_at >= to_timestamp(%s)",
+            [since],
+        ).fetchall()
+    return [float(r[0]) for r in rows]
+
+
 class Receiver(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
@@ -117,6 +141,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--recipients", type=int, default=200_000)
     parser.add_argument("--rate", type=float, default=20)
+    parser.add_argument("--burst", type=int, default=5000)
     args = parser.parse_args()
     stack = Stack()
     receiver = ThreadingHTTPServer(("127.0.0.1", RECEIVER_PORT), Receiver)
@@ -130,7 +155,8 @@ def main() -> None:
         stack.manage("migrate", "--no-input", "-v", "0")
         stack.manage(
             "shell", "-c", "from subscribers.models import MailingList; "
-            "from campaigns.models import Template; "
+            "from campaigns.models import Template; from webhooks.models import Endpoint; "
+            "Endpoint.objects.all().delete(); "
             "MailingList.objects.get_or_create(pk=1, defaults={'name': 'Bench'}); "
             "Template.objects.update_or_create(name='Order confirmation', defaults={'kind': 'tx',"
             " 'subject': 'Order {{ tx.data.order_id }}', 'html': '<p>Order {{ tx.data.order_id }}"
@@ -157,7 +183,7 @@ def main() -> None:
         performance(stack)
         import_audience(stack, args.recipients, "bench", "t")
         campaign = create_campaign(stack, "full speed", ["bench"])
-        stack.start_engine(1, 2)
+        stack.start_engine(1, 2, split=True)
         stack.manage("campaign", "start", str(campaign))
         wait_for(lambda: campaign_row(stack, campaign)[1] > 0, timeout=60, what="sending")
         time.sleep(3)  # past the start
@@ -185,31 +211,34 @@ def main() -> None:
         )  # fmt: skip
         since = time.time()
         figures = api.load("POST /api/subscribers", authorization, args.seconds, args.clients)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with db(stack) as conn:
-                (pending,) = conn.execute(
-                    "SELECT count(*) FROM webhooks_delivery WHERE status = 'pending'"
-                ).fetchone()
-            if not pending:
-                break
-            time.sleep(0.5)
-        with db(stack) as conn:
-            rows = conn.execute(
-                "SELECT extract(epoch FROM d.delivered_at - e.created_at),"
-                " extract(epoch FROM d.delivered_at) FROM webhooks_delivery d"
-                " JOIN webhooks_event e ON e.id = d.event_id"
-                " WHERE d.status = 'delivered' AND e.created_at >= to_timestamp(%s)",
-                [since],
-            ).fetchall()
-        delays = [float(r[0]) for r in rows]
-        span = max(float(r[1]) for r in rows) - since
+        delays = delivered(stack, since, wait=120)
         result = {
             **percentiles(delays),
-            "events_per_second": round(len(rows) / span, 1),
+            "events_per_second": round(len(delays) / args.seconds, 1),
             "api_requests_per_second": figures["requests_per_second"],
         }
         print(f"{'webhooks (subscriber.created)':36} {json.dumps(result)}", flush=True)
+
+        # 4. The outbox's own pace: a burst of events committed at once, drained by the one
+        # worker on `default`.
+        since = time.time()
+        stack.manage(
+            "shell", "-c", "from django.db import transaction; "
+            "from webhooks.outbox import emit\n"
+            "with transaction.atomic():\n"
+            f"    [emit('tx.sent', {{'id': n}}) for n in range({args.burst})]",
+        )  # fmt: skip
+        committed = time.time()
+        delays = delivered(stack, since, wait=300)
+        with db(stack) as conn:
+            (last,) = conn.execute(
+                "SELECT extract(epoch FROM max(delivered_at)) FROM webhooks_delivery"
+            ).fetchone()
+        result = {
+            **percentiles(delays),
+            "events_per_second": round(len(delays) / (float(last) - committed), 1),
+        }
+        print(f"{'webhooks, a burst of ' + str(args.burst):36} {json.dumps(result)}", flush=True)
     finally:
         receiver.shutdown()
         stack.shutdown()

@@ -146,7 +146,14 @@ def dev_services(state: Path, env: dict[str, str]) -> list[Service]:
         ),
         Service(
             "worker",
-            [*celery, "worker", "-Q", "transactional,default", "-c", "2", "-n", "worker@%h"],
+            [*celery, "worker", "-Q", "transactional", "-c", "2", "-n", "worker@%h"],
+            run_dir=run,
+            env=env,
+            cwd=ROOT,
+        ),
+        Service(
+            "background",
+            [*celery, "worker", "-Q", "default", "-c", "1", "-n", "background@%h"],
             run_dir=run,
             env=env,
             cwd=ROOT,

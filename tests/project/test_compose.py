@@ -18,7 +18,7 @@ from settings.environment import VARIABLES
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
-APP_SERVICES = ["migrate", "web", "beat", "dispatcher", "worker", "sender", "flower"]
+APP_SERVICES = ["migrate", "web", "beat", "dispatcher", "worker", "background", "sender", "flower"]
 COMPOSE_ONLY = {"POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD", "SENDER_CONCURRENCY"}
 
 
@@ -39,12 +39,19 @@ def test_it_defines_every_service_of_the_design():
 
 
 def test_workers_consume_exactly_the_configured_queues():
-    consumed = worker_queues("dispatcher") | worker_queues("worker") | worker_queues("sender")
+    consumed = (
+        worker_queues("dispatcher")
+        | worker_queues("worker")
+        | worker_queues("background")
+        | worker_queues("sender")
+    )
     assert consumed == set(settings.MAILER_QUEUES)
     routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
     assert routed <= consumed
     assert worker_queues("sender") == {"send"}, "bulk senders must not delay transactional mail"
     assert "transactional" not in worker_queues("sender")
+    # Imports and webhook deliveries (`default`) take minutes or wait on slow endpoints.
+    assert worker_queues("worker") == {"transactional"}, "nothing may delay transactional mail"
 
 
 def test_senders_can_be_scaled():
@@ -76,7 +83,7 @@ def test_env_example_lists_every_variable_and_compose_uses_the_same_names():
 def test_start_order_is_enforced_by_health_checks():
     for name in ("postgres", "redis", "web"):
         assert "healthcheck" in SERVICES[name], name
-    for name in ("web", "beat", "dispatcher", "worker", "sender", "flower"):
+    for name in ("web", "beat", "dispatcher", "worker", "background", "sender", "flower"):
         depends = SERVICES[name]["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy"
         assert depends["redis"]["condition"] == "service_healthy"
@@ -102,7 +109,7 @@ def test_beat_flower_and_web_commands_point_at_real_modules():
     assert settings.CELERY_BEAT_SCHEDULE["dispatch-tick"]["schedule"] == 1.0
 
 
-LONG_RUNNING = ["web", "beat", "dispatcher", "worker", "sender", "flower"]
+LONG_RUNNING = ["web", "beat", "dispatcher", "worker", "background", "sender", "flower"]
 
 
 @pytest.mark.parametrize("service", LONG_RUNNING)
@@ -111,7 +118,7 @@ def test_every_long_running_service_has_a_healthcheck(service):
     assert check and check["test"], f"{service} has no healthcheck"
 
 
-@pytest.mark.parametrize("service", ["dispatcher", "worker", "sender"])
+@pytest.mark.parametrize("service", ["dispatcher", "worker", "background", "sender"])
 def test_workers_get_longer_than_a_batch_turn_to_stop(service):
     grace = SERVICES[service].get("stop_grace_period", "10s")
     assert grace.endswith("s") and int(grace[:-1]) > BATCH_TURN_SECONDS
