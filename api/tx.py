@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,6 +22,7 @@ from ninja.errors import HttpError
 from pydantic import ValidationError as SchemaError
 
 from api.envelope import ApiRequest, require, rfc3339
+from campaigns.listmonk_syntax import translate
 from campaigns.models import Template
 from campaigns.rendering import TemplateError
 from mailer import tx
@@ -176,16 +176,20 @@ def send_tx(request: ApiRequest) -> HttpResponse:
     if body.from_email and (problem := sender_problem(body.from_email)):
         raise HttpError(400, problem)
     template = template_of(body)
-    if body.subject is not None:
-        template.subject = body.subject
     try:
+        if body.subject is not None:
+            template.subject = translate(body.subject)  # listmonk's syntax, as a template's
         sender = format_sender(body.from_email or settings.DEFAULT_FROM_EMAIL)
         headers = [(name, value) for pair in body.headers for name, value in pair.items()]
         outgoing = []
         for address, subscriber in recipients(user, body):
-            content = tx.render(template, email=address, subscriber=subscriber, data=body.data)
-            if body.content_type == "plain":
-                content = replace(content, html=None)
+            content = tx.render(
+                template,
+                email=address,
+                subscriber=subscriber,
+                data=body.data,
+                format="plain" if body.content_type == "plain" else body.content_type,
+            )
             message = tx.compose(
                 sender=sender,
                 to=address,

@@ -67,8 +67,9 @@ class Template(models.Model):
             field = "subject" if str(error).startswith("The subject") else "html"
             raise ValidationError({field: str(error)}) from error
 
-    def content(self) -> PreparedContent:
-        """A transactional template's subject and body, compiled (raises TemplateError)."""
+    def content(self, format: str = "html") -> PreparedContent:
+        """A transactional template's subject and body, compiled (raises TemplateError); the
+        body is HTML, or Markdown or plain text as a request says (listmonk's content_type)."""
         return PreparedContent(
-            subject=self.subject, body=self.html, layout=None, format="html", tx=True
+            subject=self.subject, body=self.html, layout=None, format=format, tx=True
         )

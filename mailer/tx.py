@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.models import Template
-from campaigns.rendering import RenderedContent
+from campaigns.rendering import PreparedContent, RenderedContent
 from mailer import throttle
 from mailer.models import PerformanceSettings
 from mailer.sender import domain_rates
@@ -86,10 +87,21 @@ class Outgoing:
     smtp_server_id: int | None = None
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(subject: str, body: str, format: str) -> PreparedContent:
+    return Template(kind=Template.Kind.TX, subject=subject, html=body).content(format)
+
+
 def render(
-    template: Template, *, email: str, subscriber: Subscriber | None, data: dict[str, Any]
+    template: Template,
+    *,
+    email: str,
+    subscriber: Subscriber | None,
+    data: dict[str, Any],
+    format: str = "html",
 ) -> RenderedContent:
-    """A transactional template filled for one recipient (raises TemplateError)."""
+    """A transactional template filled for one recipient (raises TemplateError). Compiled
+    once per subject, body and format, however many messages use it."""
     context = {
         "subscriber": {
             "email": email,
@@ -101,7 +113,7 @@ def render(
         "tx": {"data": data},
         **links.urls(subscriber.pk if subscriber else None, None),
     }
-    return template.content().render(context)
+    return _compiled(template.subject, template.html, format).render(context)
 
 
 def compose(

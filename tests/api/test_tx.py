@@ -298,3 +298,24 @@ def test_erasing_a_subscriber_scrubs_their_transactional_messages(
     [row] = TxMessage.objects.all()
     assert (row.to_email, row.subject, row.subscriber_id) == ("erased", "", None)
     assert row.status == "sent" and row.reply.startswith("250")
+
+
+def test_markdown_and_plain_bodies_and_a_subject_of_the_request(
+    api_client, subscriber, sink_server, smtp_sink, queued
+):
+    markdown = api_client.post("/templates", {
+        "name": "Shipped", "type": "tx", "subject": "Shipped",
+        "body": "**Order {{ .Tx.Data.order_id }}** has shipped.",
+    }).json()["data"]  # fmt: skip
+
+    as_markdown = example(markdown["id"], content_type="markdown",
+                          subject="Your order {{ .Tx.Data.order_id }}")  # fmt: skip
+    assert api_client.post("/tx", as_markdown).status_code == 200
+    assert api_client.post("/tx", example(markdown["id"], content_type="plain")).status_code == 200
+    queued.run()
+
+    html_message, plain_message = (m.message() for m in smtp_sink.messages())
+    assert html_message["Subject"] == "Your order 1234"
+    assert "<strong>Order 1234</strong>" in html_message.get_body(("html",)).get_content()
+    assert plain_message.get_body(("html",)) is None
+    assert "**Order 1234** has shipped." in plain_message.get_body(("plain",)).get_content()
