@@ -48,21 +48,41 @@ def tick_lock() -> Iterator[bool]:
                 lock.release()
 
 
+# Ticks asked for while another ran are run by that one, up to this many times in a row.
+MAX_TICKS_IN_A_ROW = 5
+
+
 def tick() -> None:
-    with tick_lock() as acquired:
-        if not acquired:
+    """One tick, or, while another runs, a request that it run once more when done: a tick
+    asked for by an event (a campaign started, a batch that found nothing to do) is never
+    lost to the lock; it used to wait for beat's next tick, up to a second later."""
+    redis = get_redis()
+    again = key("dispatcher", "again")
+    redis.set(again, 1, ex=TICK_LOCK_SECONDS)
+    for _ in range(MAX_TICKS_IN_A_ROW):
+        with tick_lock() as acquired:
+            if not acquired:
+                return  # the tick that holds the lock looks at `again` when it is done
+            redis.delete(again)
+            tick_once()
+        # Checked after the lock is released: a request made before it was released found
+        # the lock taken and left its tick to this loop; one made after ran its own.
+        if not redis.exists(again):
             return
-        performance = PerformanceSettings.load()
-        # Recover and finish first, so that a slot freed by a finished campaign is given to
-        # a waiting one in the same tick.
-        for campaign_id in running_ids():
-            recover_abandoned_claims(campaign_id)
-            finish_if_done(campaign_id)
-        admit_due_campaigns(performance)
-        share_limits(performance)
-        fill_slots()
-        tx.sweep()
-        get_redis().set(key("dispatcher", "last-tick"), str(time.time()))
+
+
+def tick_once() -> None:
+    performance = PerformanceSettings.load()
+    # Recover and finish first, so that a slot freed by a finished campaign is given to
+    # a waiting one in the same tick.
+    for campaign_id in running_ids():
+        recover_abandoned_claims(campaign_id)
+        finish_if_done(campaign_id)
+    admit_due_campaigns(performance)
+    share_limits(performance)
+    fill_slots()
+    tx.sweep()
+    get_redis().set(key("dispatcher", "last-tick"), str(time.time()))
 
 
 def last_tick() -> float | None:

@@ -328,3 +328,21 @@ def died(process: str) -> None:
     from settings.redis import get_redis, key
 
     get_redis().delete(key("process", process))
+
+
+def test_a_tick_asked_for_while_one_runs_is_run_when_it_ends(monkeypatch):
+    runs: list[int] = []
+
+    def tick_once() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            # A campaign started meanwhile asks for a tick: the lock is taken.
+            dispatcher.tick()
+            assert runs == [0], "it must not run inside the running tick"
+
+    monkeypatch.setattr(dispatcher, "tick_once", tick_once)
+    dispatcher.tick()
+
+    assert runs == [0, 1]
+    dispatcher.tick()  # nothing asked for meanwhile: one run
+    assert runs == [0, 1, 2]
