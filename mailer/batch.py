@@ -144,19 +144,17 @@ class Batch:
                         time.sleep(pick.wait + random.uniform(0, IDLE_JITTER))  # noqa: S311
                         continue
                     break  # nothing to do for a while: free the slot
-                began, queued = time.monotonic(), scheduler.waiting_for_cpu()
+                began = time.monotonic()
                 self.setup_seconds = 0.0
                 first = pick.campaign_id not in self.senders
                 sent = self.serve(pick)
                 # Slot time is charged to the campaign served, except one-off set-up (loading
                 # and compiling the campaign, opening an SMTP connection): whichever campaign
-                # a fresh worker happens to serve first must not pay for the worker's start;
-                # nor time the process waited for a CPU (scheduler.waiting_for_cpu).
+                # a fresh worker happens to serve first must not pay for the worker's start.
                 # A batch's first chunk of a campaign also runs cold code paths (the first
                 # renders, the first statements on a connection): it is charged what a chunk
                 # of that campaign usually costs.
-                descheduled = scheduler.waiting_for_cpu() - queued
-                measured = max(time.monotonic() - began - self.setup_seconds - descheduled, 0.0)
+                measured = max(time.monotonic() - began - self.setup_seconds, 0.0)
                 seconds = measured
                 if first and sent:
                     seconds = pick.estimate * sent / max(pick.chunk, 1)

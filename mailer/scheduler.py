@@ -28,20 +28,6 @@ def _keys() -> list[str]:
     ]
 
 
-_SCHEDSTAT = Path("/proc/thread-self/schedstat")
-
-
-def waiting_for_cpu() -> float:
-    """Seconds this thread has spent runnable but waiting for a CPU (Linux's schedstat; 0
-    where there is none). A chunk is not charged the time the host gave to other processes:
-    that time says nothing about the campaign, and under CPU contention it would move slot
-    time between campaigns at random."""
-    try:
-        return int(_SCHEDSTAT.read_text().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 @dataclass(frozen=True)
 class Pick:
     campaign_id: int | None
