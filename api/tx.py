@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -197,7 +198,13 @@ def send_tx(request: ApiRequest) -> HttpResponse:
                 headers=headers,
                 attachments=attachments,
             )
-            outgoing.append(_with(message, subscriber, template))
+            outgoing.append(
+                replace(
+                    message,
+                    subscriber_id=subscriber.pk if subscriber else None,
+                    template_id=template.pk,
+                )
+            )
     except TemplateError as error:
         raise HttpError(400, f"The template does not render: {error}") from error
     except (ValueError, HeaderInjectionError) as error:
@@ -219,18 +226,6 @@ def send_tx(request: ApiRequest) -> HttpResponse:
     if len(rows) == 1:
         response["Location"] = f"/api/tx/{rows[0].pk}"
     return response
-
-
-def _with(message: tx.Outgoing, subscriber: Subscriber | None, template: Template) -> tx.Outgoing:
-    return tx.Outgoing(
-        to_email=message.to_email,
-        envelope_from=message.envelope_from,
-        subject=message.subject,
-        message_id=message.message_id,
-        data=message.data,
-        subscriber_id=subscriber.pk if subscriber else None,
-        template_id=template.pk,
-    )
 
 
 @router.get("/tx/{int:message_id}")

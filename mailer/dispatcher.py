@@ -81,7 +81,7 @@ def tick_once() -> None:
     admit_due_campaigns(performance)
     share_limits(performance)
     fill_slots()
-    tx.sweep()
+    tx.sweep(performance)
     get_redis().set(key("dispatcher", "last-tick"), str(time.time()))
 
 

@@ -231,9 +231,10 @@ def deliver(message_id: int) -> str:
     if not claimed:
         return "not due, or taken by another task"
     row = TxMessage.objects.get(pk=message_id)
+    performance = PerformanceSettings.load()
     try:
         config = choose_server(row.smtp_server_id)
-        if waited := _take_token(row, config):
+        if waited := _take_token(row, config, performance):
             return waited
         connection = pool.acquire(config)
     except ServerUnavailable as error:
@@ -246,14 +247,13 @@ def deliver(message_id: int) -> str:
         return _finish(row, TxMessage.Status.SENT, result.reply)
     if result.outcome == Outcome.PERMANENT:
         return _finish(row, TxMessage.Status.FAILED, result.reply)
-    if result.outcome == Outcome.UNKNOWN and not PerformanceSettings.load().retry_unknown:
+    if result.outcome == Outcome.UNKNOWN and not performance.retry_unknown:
         return _finish(row, TxMessage.Status.FAILED, result.reply)
     return _retry(row, result.reply)
 
 
-def _take_token(row: TxMessage, config: Any) -> str:
+def _take_token(row: TxMessage, config: Any, performance: PerformanceSettings) -> str:
     """Wait for the message's token; "" once it has one, else what the row now waits for."""
-    performance = PerformanceSettings.load()
     bucket = throttle.Throttle(
         campaign_id=None,
         campaign_rate=None,
@@ -306,14 +306,14 @@ def _finish(row: TxMessage, status: str, reply: str) -> str:
     return f"{status}: {reply}"
 
 
-def sweep() -> int:
+def sweep(performance: PerformanceSettings) -> int:
     """Queue what is due and not queued (later messages, retries, lost tasks), and take
     back rows whose worker stopped while sending them. Returns how many were queued."""
     now = timezone.now()
     stale = TxMessage.objects.filter(
         status=TxMessage.Status.SENDING, claimed_at__lt=now - STALE_CLAIM
     )
-    if PerformanceSettings.load().retry_unknown:
+    if performance.retry_unknown:
         stale.update(status=TxMessage.Status.QUEUED, enqueued_at=None, next_attempt_at=now)
     else:
         for row in stale:

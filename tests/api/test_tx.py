@@ -143,12 +143,12 @@ def test_send_at_waits_in_the_table_until_the_sweep_finds_it_due(
 
     assert response.status_code == 200
     assert queued.calls == []  # no Celery ETA: the row waits
-    assert tx.sweep() == 0
+    assert tx.sweep(PerformanceSettings.load()) == 0
     TxMessage.objects.update(send_at=timezone.now() - timedelta(seconds=1))
-    assert tx.sweep() == 1
+    assert tx.sweep(PerformanceSettings.load()) == 1
     queued.run()
     assert len(smtp_sink.messages()) == 1
-    assert tx.sweep() == 0
+    assert tx.sweep(PerformanceSettings.load()) == 0
 
 
 def test_attachments_go_as_multipart_within_a_size_limit(
@@ -219,7 +219,7 @@ def test_a_refused_message_fails_and_a_deferred_one_is_retried(
     row = TxMessage.objects.get(pk=message_id)
     assert (row.status, row.attempts, row.reply) == ("queued", 1, "451 4.3.0 try later")
     TxMessage.objects.update(next_attempt_at=timezone.now())
-    assert tx.sweep() == 1
+    assert tx.sweep(PerformanceSettings.load()) == 1
     queued.run()
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("sent", 2)
