@@ -67,12 +67,25 @@ class Campaign(models.Model):
         Status.FINISHED: set(),
     }
 
+    class Kind(models.TextChoices):
+        CAMPAIGN = "campaign", "Campaign"
+        # The message of a sequence's step (automations): running while its sequence is
+        # active, fed recipient by recipient, never finished by an empty ledger, and no
+        # running slot of its own.
+        STEP = "step", "Sequence step"
+
     class Format(models.TextChoices):
         HTML = "html", "HTML"
         MARKDOWN = "markdown", "Markdown"
         PLAIN = "plain", "Plain text"
 
     name = models.CharField(max_length=200)
+    kind = models.CharField(
+        max_length=8, choices=Kind.choices, default=Kind.CAMPAIGN, db_default=Kind.CAMPAIGN
+    )
+    # Campaigns with the same group share one weight between them (the steps of a sequence
+    # share the sequence's): the dispatcher divides it among those with mail due.
+    share_group = models.CharField(max_length=40, blank=True, default="", db_default="")
     # A stable public id (listmonk's API shows it).
     uuid = models.UUIDField(default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False)
     tags = models.JSONField(default=list, db_default=[], blank=True, help_text='e.g. ["spring"]')

@@ -22,8 +22,16 @@ class CampaignError(Exception):
     """An action that cannot be done; the message says why and what to do."""
 
 
+STEP_IS_RUN_BY_SEQUENCE = (
+    "is the message of a sequence's step: it sends while its sequence is active. Activate, "
+    "pause or resume the sequence instead (Automations → Sequences)."
+)
+
+
 def _set_status(campaign: Campaign, new: str, *, reason: str = "", **fields) -> Campaign:
     """Change the status only if nobody changed it meanwhile (Campaign.change_status)."""
+    if campaign.kind == Campaign.Kind.STEP and new != Campaign.Status.PAUSED:
+        raise CampaignError(f"Campaign {campaign.pk} ({campaign.name}) {STEP_IS_RUN_BY_SEQUENCE}")
     try:
         changed = campaign.change_status(new, reason=reason, **fields)
     except CampaignTransitionError as error:

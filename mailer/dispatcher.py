@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
@@ -75,9 +76,10 @@ def tick_once() -> None:
     performance = PerformanceSettings.load()
     # Recover and finish first, so that a slot freed by a finished campaign is given to
     # a waiting one in the same tick.
-    for campaign_id in running_ids():
+    for campaign_id, kind in running_ids():
         recover_abandoned_claims(campaign_id)
-        finish_if_done(campaign_id)
+        if kind == Campaign.Kind.CAMPAIGN:  # a sequence's step never runs out of recipients
+            finish_if_done(campaign_id)
     admit_due_campaigns(performance)
     share_limits(performance)
     fill_slots()
@@ -91,10 +93,8 @@ def last_tick() -> float | None:
     return float(value) if value else None
 
 
-def running_ids() -> list[int]:
-    return list(
-        Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True)
-    )
+def running_ids() -> list[tuple[int, str]]:
+    return list(Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", "kind"))
 
 
 def share_limits(performance: PerformanceSettings) -> None:
@@ -104,11 +104,14 @@ def share_limits(performance: PerformanceSettings) -> None:
     (throttle.allocate_rates); campaigns without due rows take no share.
     """
     running = Campaign.objects.filter(status=Campaign.Status.RUNNING).only(
-        "pk", "weight", "rate_limit"
+        "pk", "weight", "rate_limit", "share_group"
     )
     active = [c for c in running if ledger.has_due_rows(c.pk)]
+    # Campaigns of one group (a sequence's steps) share one weight among those with mail due.
+    groups = Counter(c.share_group for c in active if c.share_group)
+    weights = {c.pk: c.weight / (groups[c.share_group] if c.share_group else 1) for c in active}
     demands = [
-        throttle.Demand(c.pk, c.weight, c.effective_rate(performance.default_campaign_rate))
+        throttle.Demand(c.pk, weights[c.pk], c.effective_rate(performance.default_campaign_rate))
         for c in active
     ]
     server_rates: dict[str, float | int | None] = {
@@ -122,7 +125,7 @@ def share_limits(performance: PerformanceSettings) -> None:
         server_rates=server_rates,
         domain_rates=dict(DomainThrottle.objects.values_list("domain", "rate_limit")),
     )
-    scheduler.publish_active({c.pk: c.weight for c in active})
+    scheduler.publish_active(weights)
 
 
 def slots_wanted() -> int:
@@ -154,11 +157,17 @@ def fill_slots() -> int:
 
 
 def admit_due_campaigns(performance: PerformanceSettings) -> None:
-    running = Campaign.objects.filter(status=Campaign.Status.RUNNING).count()
+    # A sequence's steps take no running slot: they run while their sequence is active.
+    running = Campaign.objects.filter(
+        status=Campaign.Status.RUNNING, kind=Campaign.Kind.CAMPAIGN
+    ).count()
     due = Campaign.objects.filter(status=Campaign.Status.SCHEDULED).filter(
         Q(send_at__isnull=True) | Q(send_at__lte=timezone.now())
     )
     for campaign in due.order_by("send_at", "id"):
+        if campaign.kind == Campaign.Kind.STEP:
+            campaign_begin(campaign.pk)
+            continue
         if running < performance.max_running_campaigns:
             if campaign_begin(campaign.pk):
                 running += 1

@@ -252,12 +252,15 @@ class Delivery(models.Model):
     )
     # The campaign's content version the message was built from (campaigns/versions.py).
     content_version = models.PositiveIntegerField(null=True, blank=True)
+    # A sequence that a subscriber may go through again (a yearly date) sends each round
+    # once; everything else is round 0.
+    round = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(
-                fields=["campaign", "subscriber"], name="one_delivery_per_recipient"
+                fields=["campaign", "subscriber", "round"], name="one_delivery_per_round"
             )
         ]
         indexes = [

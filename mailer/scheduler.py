@@ -76,7 +76,7 @@ class Scheduler:
         self._call("charge", charge)
 
 
-def publish_active(weights: dict[int, int]) -> None:
+def publish_active(weights: dict[int, float]) -> None:
     """The campaigns slots may serve, with their weights (the dispatcher, every tick)."""
     client = get_redis()
     name = key("fair", "active")

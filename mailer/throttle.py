@@ -143,7 +143,7 @@ class Throttle:
 @dataclass(frozen=True)
 class Demand:
     campaign_id: int
-    weight: int
+    weight: float
     rate_limit: int | None
 
 

@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "axes",
     "guardian",
+    "automations",
     "webhooks",
     "api",
 ]
@@ -313,6 +314,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": queues.DELIVER_WEBHOOKS,
         "schedule": 5.0,
         "options": {"expires": 10},
+    },
+    "advance-sequences": {
+        "task": queues.ADVANCE_SEQUENCES,
+        "schedule": 1.0,
+        "options": {"expires": 5},
     },
     "dispatch-tick": {
         "task": queues.DISPATCH_TICK,

@@ -23,10 +23,12 @@ SEND_TX = "mailer.tasks.send_tx"
 RUN_IMPORT = "subscribers.tasks.run_import"
 FLUSH_TRACKING = "campaigns.tasks.flush_tracking"
 DELIVER_WEBHOOKS = "webhooks.tasks.deliver_webhooks"
+ADVANCE_SEQUENCES = "automations.tasks.advance_sequences"
 
 # Which queue each task goes to (the four queues of the design).
 ROUTES: dict[str, str] = {
     DISPATCH_TICK: "dispatch",
+    ADVANCE_SEQUENCES: "dispatch",
     SEND_BATCH: "send",
     SEND_TRANSACTIONAL: "transactional",
     SEND_OPTIN_CONFIRMATION: "transactional",

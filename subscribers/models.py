@@ -100,7 +100,11 @@ class Subscription(models.Model):
                 fields=["subscriber", "mailing_list"], name="one_subscription_per_list"
             )
         ]
-        indexes = [models.Index(fields=["mailing_list", "status"])]
+        indexes = [
+            models.Index(fields=["mailing_list", "status"]),
+            # What changed on a list lately (a sequence's list trigger, automations.entry).
+            models.Index(fields=["mailing_list", "updated_at"], name="subscription_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} on {self.mailing_list_id}: {self.status}"

@@ -31,6 +31,7 @@ EVENTS = {
     "complaint.received": "A complaint (spam report) was recorded",
     "tx.sent": "A transactional message was sent",
     "tx.failed": "A transactional message failed for good",
+    "sequence.event": "A sequence's webhook step ran for a subscriber",
 }
 
 

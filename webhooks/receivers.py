@@ -11,6 +11,8 @@ from typing import Any
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from automations.models import Sequence
+from automations.signals import sequence_event
 from campaigns.models import Campaign
 from campaigns.signals import campaign_status_changed
 from mailer.models import Bounce
@@ -78,6 +80,8 @@ def confirmed(sender, subscriber_id: int, lists: list[MailingList], **kwargs) ->
 
 @receiver(campaign_status_changed, dispatch_uid="webhooks.campaign_status")
 def campaign_changed(sender, campaign: Campaign, old: str, new: str, **kwargs) -> None:
+    if campaign.kind == Campaign.Kind.STEP:
+        return  # a sequence's message: its sequence says what happens
     if kind := CAMPAIGN_EVENTS.get(Campaign.Status(new)):
         emit(
             kind,
@@ -126,3 +130,16 @@ def tx_finished(sender, message: TxMessage, **kwargs) -> None:
             "attempts": message.attempts,
         },
     )
+
+
+@receiver(sequence_event, dispatch_uid="webhooks.sequence")
+def sequence_step(sender, sequence: Sequence, event: str, subscriber_ids: list[int], **kw) -> None:
+    for subscriber in Subscriber.objects.filter(pk__in=subscriber_ids).order_by("pk"):
+        emit(
+            "sequence.event",
+            {
+                "event": event,
+                "sequence": {"id": sequence.pk, "name": sequence.name},
+                "subscriber": subscriber_data(subscriber),
+            },
+        )

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ("subscribers", "campaigns", "mailer", "api", "webhooks", "settings")
+PRODUCT = ("subscribers", "campaigns", "mailer", "automations", "api", "webhooks", "settings")
 # A module past this many lines holds more than one concept (docs/architecture.md).
 MAX_LINES = 400
 
