@@ -17,7 +17,7 @@ from django.shortcuts import render
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from api import auth, bounces, campaigns, imports, lists, subscribers, templates, tx
+from api import auth, bounces, campaigns, imports, lists, sequences, subscribers, templates, tx
 
 
 class LocalSwagger(Swagger):
@@ -46,6 +46,7 @@ api.add_router("", templates.router)
 api.add_router("", bounces.router)
 api.add_router("", imports.router)
 api.add_router("", tx.router)
+api.add_router("", sequences.router)
 
 
 @api.get("/health", auth=None, tags=["Miscellaneous"])

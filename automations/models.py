@@ -112,7 +112,10 @@ class Sequence(models.Model):
 
     class Meta:
         ordering = ["name"]
-        permissions = [("run_sequence", "Can activate, pause and resume sequences")]
+        permissions = [
+            ("run_sequence", "Can activate, pause and resume sequences and add people"),
+            ("record_event", "Can record events that start sequences (POST /api/events)"),
+        ]
 
     def __str__(self) -> str:
         return self.name
