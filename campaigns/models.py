@@ -40,6 +40,7 @@ class Limit(models.TextChoices):
     GLOBAL_RATE = "global_rate", "its share of the global rate"
     SMTP_SERVER = "smtp_server", "its SMTP server"
     WORKER_SLOTS = "worker_slots", "the worker slots"
+    NEXT_SUBSCRIBERS = "next_subscribers", "subscribers reaching its sequence step"
     NONE = "", "nothing"
 
 

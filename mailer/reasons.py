@@ -59,6 +59,8 @@ def limited_by(
         if share and counters.rate(campaign.pk, window=3) >= 0.9 * share:
             return rate_limit
         return Limit.WORKER_SLOTS
+    if campaign.kind == Campaign.Kind.STEP:
+        return Limit.NEXT_SUBSCRIBERS
     return Limit.NONE
 
 
@@ -181,6 +183,12 @@ def explain(
             f"{worker_slots} worker slots allows. Add sender workers (scale `sender`, or raise "
             "SENDER_CONCURRENCY) to go faster.",
             "fix": settings_url,
+        }
+    if limit == Limit.NEXT_SUBSCRIBERS:
+        return {
+            "text": "The message of a sequence's step: it sends as subscribers reach the "
+            "step, and waits for them meanwhile.",
+            "fix": campaign_url,
         }
     if campaign.status == Campaign.Status.RUNNING:
         return {

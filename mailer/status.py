@@ -63,6 +63,9 @@ def _campaign_status(
         "id": campaign.pk,
         "name": campaign.name,
         "status": campaign.status,
+        # A sequence's step ("step", its sequence in `group`) or a campaign.
+        "kind": campaign.kind,
+        "group": campaign.share_group,
         "url": admin_url("campaigns_campaign_report", campaign.pk),
         "total": campaign.total,
         "sent": campaign.sent,
@@ -191,7 +194,10 @@ def engine_status(user: Any = None) -> dict[str, Any]:
     active = Campaign.objects.filter(
         status__in=[Campaign.Status.RUNNING, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED]
     )
-    running_count = active.filter(status=Campaign.Status.RUNNING).count()
+    # Running slots are taken by campaigns; a sequence's steps take none.
+    running_count = active.filter(
+        status=Campaign.Status.RUNNING, kind=Campaign.Kind.CAMPAIGN
+    ).count()
     hidden: set[int] = set()
     if user is not None and access.restricted(user):
         seen = access.scope(user, active, "lists", every=True)

@@ -11,13 +11,16 @@ from django.utils import timezone
 from automations import engine, entry, services
 from automations.models import Enrollment, Sequence, Step
 from campaigns.models import Campaign, Open
+from campaigns.services import CampaignError, campaign_cancel, campaign_start
 from mailer import dispatcher, scheduler
 from mailer.models import Delivery
+from mailer.status import engine_status
 from settings.redis import get_redis, key
 from subscribers.models import Subscription
 from subscribers.services import subscriber_blocklist, subscriber_unsubscribe
 from tests.automations.helpers import sequence_with
 from tests.factories import MailingListFactory, audience
+from webhooks.models import Endpoint, Event
 
 pytestmark = pytest.mark.django_db
 
@@ -268,3 +271,54 @@ def test_step_messages_share_one_weight_and_take_no_running_slot(queued):
     dispatcher.tick_once()
     assert set(Campaign.objects.filter(kind="step").values_list("status", flat=True)) == {"running"}
     assert Step.objects.count() == 2
+
+
+def test_a_webhook_step_announces_each_subscriber_in_the_move(queued):
+    news = MailingListFactory()
+    (person,) = audience(news, 1)
+    Endpoint.objects.create(
+        name="crm", url="https://crm.example.com/hook", events=["sequence.event"]
+    )
+    sequence = sequence_with(
+        [{"kind": "webhook", "event": "welcomed"}], lists=[news], trigger=Sequence.Trigger.MANUAL
+    )
+    services.sequence_activate(sequence=sequence)
+    services.sequence_enroll(sequence=sequence, subscriber_ids=[person.pk])
+    engine.tick()
+    (event,) = Event.objects.all()
+    data = event.payload["data"]
+    assert (event.kind, data["event"], data["subscriber"]["email"]) == (
+        "sequence.event",
+        "welcomed",
+        person.email,
+    )
+    assert data["sequence"] == {"id": sequence.pk, "name": sequence.name}
+
+
+def test_the_status_page_shows_steps_without_taking_running_slots(queued):
+    news = MailingListFactory()
+    sequence = sequence_with([{"kind": "send"}], lists=[news], trigger=Sequence.Trigger.MANUAL)
+    services.sequence_activate(sequence=sequence)
+    dispatcher.tick_once()
+    status = engine_status()
+    assert status["capacity"]["running_campaigns"] == 0
+    (step,) = status["running"]
+    assert (step["kind"], step["group"], step["limited_by"]) == (
+        "step",
+        f"sequence:{sequence.pk}",
+        "next_subscribers",
+    )
+    assert "sends as subscribers reach the step" in step["explanation"]["text"]
+
+
+def test_step_messages_cannot_be_started_or_cancelled_as_campaigns(queued):
+    news = MailingListFactory()
+    sequence = sequence_with([{"kind": "send"}], lists=[news], trigger=Sequence.Trigger.MANUAL)
+    message = sequence.steps.get().campaign
+    with pytest.raises(CampaignError, match="Activate, pause or resume the sequence"):
+        campaign_start(campaign=message)
+    services.sequence_activate(sequence=sequence)
+    dispatcher.tick_once()
+    message.refresh_from_db()
+    with pytest.raises(CampaignError, match="sequence"):
+        campaign_cancel(campaign=message)
