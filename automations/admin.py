@@ -95,6 +95,10 @@ class StepInline(admin.StackedInline):
     model = Step
     form = StepForm
     extra = 0
+
+    class Media:
+        js = ["automations/steps.js"]  # shows each step's own fields
+
     fieldsets = [
         (None, {"fields": [("position", "kind"), ("wait_seconds", "wait_weekday", "wait_time")]}),
         (None, {"fields": ["subject", "body"]}),

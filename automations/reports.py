@@ -36,8 +36,8 @@ def per_step(sequence: Sequence) -> list[dict[str, Any]]:
                 "entered": step.entered,
                 "waiting": waiting.get((step.version, step.position), 0),
                 "sent": step.campaign.sent if step.campaign else None,
-                "opened": opens.get(step.campaign_id) if step.campaign_id else None,
-                "clicked": clicks.get(step.campaign_id) if step.campaign_id else None,
+                "opened": opens.get(step.campaign_id, 0) if step.campaign_id else None,
+                "clicked": clicks.get(step.campaign_id, 0) if step.campaign_id else None,
                 "exited": step.exited,
             }
         )
