@@ -26,6 +26,8 @@ from automations.services import (
     sync_messages,
 )
 from campaigns.models import Campaign
+from subscribers import access
+from subscribers.access import ScopedToLists
 from subscribers.addresses import lookup_form
 from subscribers.models import Subscriber
 
@@ -138,6 +140,16 @@ def editable_steps(sequence: Sequence | None) -> bool:
 def _run(modeladmin, request, queryset, action, verb: str, **options) -> None:
     done = 0
     for sequence in queryset:
+        refused = access.refused_lists(request.user, sequence.lists.all())
+        if action is sequence_activate and refused:
+            names = ", ".join(m.name for m in refused)
+            modeladmin.message_user(
+                request,
+                f"{sequence.name} mails {names}, which you may not send to; ask an Admin to "
+                "give you the list (its Object permissions page).",
+                messages.ERROR,
+            )
+            continue
         try:
             action(sequence=sequence, **options)
             done += 1
@@ -173,7 +185,10 @@ def new_version(modeladmin, request, queryset) -> None:
 
 
 @admin.register(Sequence)
-class SequenceAdmin(admin.ModelAdmin):
+class SequenceAdmin(ScopedToLists, admin.ModelAdmin):
+    # Shown only to those who may see every list it mails (subscribers/access.py).
+    list_path = "lists"
+    every_list = True
     list_display = ["name", "status", "trigger", "tag_list", "version", "waiting", "report"]
     list_filter = ["status", "trigger", TagFilter]
     search_fields = ["name"]
@@ -261,7 +276,7 @@ class SequenceAdmin(admin.ModelAdmin):
     def report_view(self, request: HttpRequest, sequence_id: int) -> HttpResponse:
         """Each step of each version in use: entered, waiting, sent, opened, clicked, left;
         and adding subscribers by hand."""
-        sequence = get_object_or_404(Sequence, pk=sequence_id)
+        sequence = get_object_or_404(self.get_queryset(request), pk=sequence_id)
         if not self.has_view_permission(request, sequence):
             raise PermissionDenied
         if request.method == "POST":
@@ -281,7 +296,9 @@ class SequenceAdmin(admin.ModelAdmin):
 
     def _add_by_hand(self, request: HttpRequest, sequence: Sequence) -> None:
         wanted = {lookup_form(a) for a in request.POST.get("addresses", "").split() if a}
-        found = dict(Subscriber.objects.filter(email__in=wanted).values_list("email", "pk"))
+        # Only subscribers of lists the user may see; the others are named as unknown.
+        known = access.scope(request.user, Subscriber.objects.all(), "subscriptions__mailing_list")
+        found = dict(known.filter(email__in=wanted).values_list("email", "pk"))
         try:
             entered = sequence_enroll(sequence=sequence, subscriber_ids=list(found.values()))
         except SequenceError as error:
