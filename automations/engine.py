@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 # Subscribers moved together in one transaction.
 CHUNK = 2000
 # A tick stops taking more work after this long; the next tick goes on.
-TICK_BUDGET_SECONDS = 5.0
+TICK_BUDGET_SECONDS = 1.0
 # Steps one subscriber goes through in a tick before waiting for the next (a sequence of
 # many steps without waits is not run in one go).
 STEPS_PER_TICK = 50

@@ -158,7 +158,7 @@ class Stack:
             self.worker(name, "send", concurrency)
         others = ["dispatcher"]
         if split:
-            self.worker("dispatcher", "dispatch", 1)
+            self.worker("dispatcher", "dispatch", 2)  # as compose runs it
             self.worker("worker", "transactional", 2)
             self.worker("background", "default", 1)
             others += ["worker", "background"]
