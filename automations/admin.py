@@ -25,27 +25,12 @@ from automations.services import (
     step_message,
     sync_messages,
 )
+from campaigns.admin_filters import TagFilter
 from campaigns.models import Campaign
 from subscribers import access
 from subscribers.access import ScopedToLists
 from subscribers.addresses import lookup_form
 from subscribers.models import Subscriber
-
-
-class TagFilter(admin.SimpleListFilter):
-    """Filter by one of the tags in use (tags are a JSON list on the row)."""
-
-    title = "tag"
-    parameter_name = "tag"
-
-    def lookups(self, request, model_admin):
-        tags = set()
-        for row in model_admin.get_queryset(request).values_list("tags", flat=True):
-            tags.update(t for t in row or [] if isinstance(t, str))
-        return [(t, t) for t in sorted(tags)]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(tags__contains=[self.value()]) if self.value() else queryset
 
 
 class StepForm(forms.ModelForm):

@@ -39,7 +39,8 @@ from bench.scenarios.common import (
 from bench.stack import PORTS, STATE, Stack, cpu_seconds, server_processes, smtp_sink_binary
 from devstack.processes import port_open, wait_for
 
-DUMP = STATE / "run" / "sink-dump.txt"
+DUMP_DIR = STATE / "sink-dump"
+DUMP = DUMP_DIR / "messages.txt"
 
 MAKE_SEQUENCE = """
 from automations import services
@@ -66,9 +67,10 @@ print(sequence.pk, *[s.campaign_id for s in sequence.steps.filter(kind="send")])
 def start_recording_sink(stack: Stack) -> None:
     binary, extra_env = smtp_sink_binary()
     stack.stop("sink")
+    DUMP_DIR.mkdir(parents=True, exist_ok=True)
+    # The sink writes as nobody, beside the file too: a benchmark's scratch folder.
+    os.chmod(DUMP_DIR, 0o777)  # noqa: S103
     DUMP.unlink(missing_ok=True)
-    DUMP.touch()
-    os.chmod(DUMP, 0o666)  # noqa: S103 (the sink writes as nobody; a benchmark's scratch file)
     argv = [str(binary), "-u", "nobody", "-D", str(DUMP), f"127.0.0.1:{PORTS['sink']}", "1000"]
     stack.start("sink", argv, env={**os.environ, **extra_env})
     wait_for(lambda: port_open(PORTS["sink"]), timeout=10, what="smtp-sink")
@@ -131,11 +133,13 @@ def welcome_beside_a_campaign(stack: Stack, subscribers: int, rate: int) -> dict
     per_member = Counter((c, r) for (c, r), n in got.items() for _ in range(n) if c in messages)
     missing = sum(1 for c in messages for r in members if (c, r) not in per_member)
     repeated = sum(n - 1 for n in per_member.values() if n > 1)
-    # While both had mail due: from the start until the campaign's last second.
+    # While both sent: from the second both had sent in to the last second of the first done
+    # (the edges, partly one alone, left out).
     theirs = sent_per_second(stack, [campaign])
     ours = sent_per_second(stack, messages)
-    start, end = int(started) + 2, max(theirs) - 1
-    both = [s for s in range(start, end)]
+    start = max(min(theirs), min(ours)) + 1
+    end = min(max(theirs), max(ours))
+    both = list(range(start, end))
     camp = sum(theirs.get(s, 0) for s in both)
     seq = sum(ours.get(s, 0) for s in both)
     return {

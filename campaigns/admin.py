@@ -9,7 +9,16 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from campaigns import tracking
-from campaigns.admin_actions import cancel, pause, refused_lists, resume, send_test, start
+from campaigns.admin_actions import (
+    cancel,
+    clone,
+    pause,
+    refused_lists,
+    resume,
+    send_test,
+    start,
+)
+from campaigns.admin_filters import TagFilter
 from campaigns.audience import audience_count
 from campaigns.models import Campaign, CampaignVersion, Condition, Template
 from campaigns.rendering import TemplateError
@@ -19,6 +28,7 @@ from campaigns.services import (
     campaign_cancel,
     campaign_content_edited,
     campaign_pause,
+    campaign_resend_to_non_openers,
     campaign_resume,
     campaign_send_test,
     campaign_start,
@@ -34,11 +44,21 @@ from subscribers.models import Subscriber
 
 class ConditionInline(admin.TabularInline):
     model = Condition
+    fk_name = "campaign"
     extra = 0
-    verbose_name = "attribute condition"
+    fields = ["kind", "negate", "attribute", "operator", "value", "other", "link", "days"]
+    verbose_name = "condition"
     verbose_name_plural = (
-        "Only subscribers whose attributes match all of these (empty: everyone on the lists)"
+        "Only subscribers for whom all of these hold: attributes, or what they did (empty: "
+        "everyone on the lists)"
     )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "other":  # only campaigns the user may see are named
+            kwargs["queryset"] = access.scope(
+                request.user, Campaign.objects.all(), "lists", every=True
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_change_permission(self, request, obj=None) -> bool:
         # The audience is written down when the campaign starts; later edits would not apply.
@@ -97,10 +117,10 @@ class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
         "started_at",
         "report_link",
     ]
-    list_filter = ["status", ("lists", ScopedRelatedFilter)]
+    list_filter = ["status", "kind", TagFilter, ("lists", ScopedRelatedFilter)]
     search_fields = ["name", "subject"]
     filter_horizontal = ["lists"]
-    actions = [start, pause, resume, cancel, send_test]
+    actions = [start, pause, resume, cancel, send_test, clone]
     inlines = [ConditionInline]
     readonly_fields = [
         "audience",
@@ -209,6 +229,7 @@ class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
                 else []
             ),
             "can_change": self.has_change_permission(request, campaign),
+            "can_resend": self.has_add_permission(request) and campaign.started_at is not None,
         }
         return TemplateResponse(request, "admin/campaigns/campaign/report.html", context)
 
@@ -294,17 +315,20 @@ class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
 
     def act_view(self, request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
         campaign = get_object_or_404(self.get_queryset(request), pk=campaign_id)
-        allowed = (
-            self.has_change_permission(request, campaign)
-            if action == "test"
-            else self.has_send_permission(request, campaign)
-        )
+        if action == "test":
+            allowed = self.has_change_permission(request, campaign)
+        elif action == "resend":
+            allowed = self.has_add_permission(request)
+        else:
+            allowed = self.has_send_permission(request, campaign)
         if not allowed:
             raise PermissionDenied
         back = reverse("admin:campaigns_campaign_report", args=[campaign.pk])
         if action == "test":
             send_test(self, request, Campaign.objects.filter(pk=campaign.pk))
             return redirect(back)
+        if action == "resend":
+            return self.resend(request, campaign, back)
         if action not in self.ACTIONS:
             self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
             return redirect(back)
@@ -320,6 +344,24 @@ class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
         else:
             self.message_user(request, f"{verb} {campaign.name}.", messages.SUCCESS)
         return redirect(back)
+
+    def resend(self, request: HttpRequest, campaign: Campaign, back: str) -> HttpResponse:
+        """A draft follow-up to those who did not open it, with a new subject."""
+        try:
+            copy = campaign_resend_to_non_openers(
+                campaign=campaign, subject=request.POST.get("subject", "")
+            )
+        except CampaignError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return redirect(back)
+        count = audience_count(copy.pk, copy.condition_triples(), copy.behaviours())
+        self.message_user(
+            request,
+            f"Made the draft {copy.name}: {count:,} subscribers match now. Check it, then "
+            "start it.",
+            messages.SUCCESS,
+        )
+        return redirect(reverse("admin:campaigns_campaign_change", args=[copy.pk]))
 
     @admin.display(description="progress")
     def progress_bar(self, obj: Campaign) -> str:
@@ -338,7 +380,7 @@ class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
             return "Save the campaign to count who it goes to."
         if obj.started_at is not None:
             return f"{obj.total:,} recipients, fixed when it started."
-        count = audience_count(obj.pk, obj.condition_triples())
+        count = audience_count(obj.pk, obj.condition_triples(), obj.behaviours())
         return (
             f"{count:,} subscribers match the saved lists and conditions now (enabled, "
             "confirmed where the list needs it, each once). Save to count again after a change."

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from campaigns.services import (
     CampaignError,
     campaign_cancel,
+    campaign_clone,
     campaign_pause,
     campaign_resume,
     campaign_send_test,
@@ -83,3 +84,10 @@ def send_test(modeladmin, request, queryset) -> None:
             modeladmin.message_user(
                 request, f"Test of {campaign.name} is on its way to {request.user.email}."
             )
+
+
+@admin.action(description="Clone selected campaigns (new drafts)", permissions=["add"])
+def clone(modeladmin, request, queryset) -> None:
+    copies = [campaign_clone(campaign=campaign) for campaign in queryset]
+    names = ", ".join(c.name for c in copies)
+    modeladmin.message_user(request, f"Made {len(copies)} draft(s): {names}.", messages.SUCCESS)

@@ -8,9 +8,12 @@ at the start (mailer.ledger.snapshot), so the count shown is the count sent.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
+
+from campaigns.segments import Behaviour, behaviour_sql
 
 BASE_WHERE = """
 s.status = 'enabled'
@@ -57,19 +60,32 @@ def condition_sql(operator: str, attribute: str, value: str, n: int) -> tuple[st
     raise ValueError(f"unknown condition operator {operator!r}")
 
 
-def audience_where(campaign_id: int, conditions: list[tuple[str, str, str]]) -> tuple[str, dict]:
-    """conditions: (attribute, operator, value) triples, all of which must hold."""
+def audience_where(
+    campaign_id: int,
+    conditions: list[tuple[str, str, str]],
+    behaviours: Sequence[Behaviour] = (),
+) -> tuple[str, dict]:
+    """conditions: (attribute, operator, value) triples; behaviours: what subscribers did
+    (campaigns.segments); all of them must hold."""
     clauses = [BASE_WHERE]
     params: dict[str, Any] = {"campaign": campaign_id}
     for n, (attribute, operator, value) in enumerate(conditions):
         clause, extra = condition_sql(operator, attribute, value, n)
         clauses.append(clause)
         params.update(extra)
+    for n, behaviour in enumerate(behaviours, start=len(conditions)):
+        clause, extra = behaviour_sql(behaviour, n)
+        clauses.append(clause)
+        params.update(extra)
     return "\nAND ".join(clauses), params
 
 
-def audience_count(campaign_id: int, conditions: list[tuple[str, str, str]]) -> int:
-    where, params = audience_where(campaign_id, conditions)
+def audience_count(
+    campaign_id: int,
+    conditions: list[tuple[str, str, str]],
+    behaviours: Sequence[Behaviour] = (),
+) -> int:
+    where, params = audience_where(campaign_id, conditions, behaviours)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM subscribers_subscriber s WHERE {where}", params)  # noqa: S608
         return cursor.fetchone()[0]

@@ -15,6 +15,7 @@ from campaigns.rendering import (
     PreparedContent,
     TemplateError,
 )
+from campaigns.segments import Behaviour
 from campaigns.signals import campaign_status_changed
 from subscribers.addresses import sender_problem
 
@@ -189,7 +190,15 @@ class Campaign(models.Model):
         return self.name
 
     def condition_triples(self) -> list[tuple[str, str, str]]:
-        return [(c.attribute, c.operator, c.value) for c in self.conditions.order_by("pk")]
+        """Its attribute conditions."""
+        return [
+            (c.attribute, c.operator, c.value)
+            for c in self.conditions.filter(kind="attribute").order_by("pk")
+        ]
+
+    def behaviours(self) -> list[Behaviour]:
+        """Its conditions on what subscribers did (campaigns.segments)."""
+        return [c.behaviour() for c in self.conditions.exclude(kind="attribute").order_by("pk")]
 
     def content(self, *, tracking: bool = True) -> PreparedContent:
         """Subject, body and layout compiled together (raises TemplateError)."""
@@ -274,44 +283,6 @@ class Campaign(models.Model):
             )
 
 
-class Condition(models.Model):
-    """Narrows a campaign's lists to subscribers whose attributes match; all must hold."""
-
-    class Operator(models.TextChoices):
-        EQUALS = "equals", "equals"
-        NOT_EQUALS = "not_equals", "does not equal"
-        CONTAINS = "contains", "contains"
-        GT = "gt", "is greater than"
-        LT = "lt", "is less than"
-        EXISTS = "exists", "is set"
-        NOT_EXISTS = "not_exists", "is not set"
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="conditions")
-    attribute = models.CharField(
-        max_length=100, help_text="Attribute name, as the CSV column it came from, e.g. city."
-    )
-    operator = models.CharField(max_length=10, choices=Operator.choices, default=Operator.EQUALS)
-    value = models.CharField(
-        max_length=255,
-        blank=True,
-        help_text="Compared as text; as numbers when both sides are numbers. Not used by "
-        "'is set' and 'is not set'.",
-    )
-
-    class Meta:
-        ordering = ["pk"]
-
-    def __str__(self) -> str:
-        return f"{self.attribute} {self.get_operator_display()} {self.value}".strip()
-
-    def clean(self) -> None:
-        needs_value = self.operator not in (self.Operator.EXISTS, self.Operator.NOT_EXISTS)
-        if needs_value and self.value == "" and self.operator != self.Operator.EQUALS:
-            raise ValidationError({"value": "Give the value to compare with."})
-        if not self.attribute.strip():
-            raise ValidationError({"attribute": "Give the attribute's name."})
-
-
 class TrackedLink(models.Model):
     """A URL in a campaign's HTML, reached through the click-tracking redirect."""
 
@@ -378,4 +349,5 @@ class Unsubscribe(models.Model):
         return f"{self.subscriber_id} left through campaign {self.campaign_id}"
 
 
+from campaigns.segments import Condition  # noqa: E402, F401  (one of the app's models)
 from campaigns.versions import CampaignVersion  # noqa: E402, F401  (one of the app's models)

@@ -10,7 +10,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns.models import USER_PAUSE, Campaign, CampaignTransitionError, CampaignVersion
+from campaigns.models import (
+    USER_PAUSE,
+    Campaign,
+    CampaignTransitionError,
+    CampaignVersion,
+    Condition,
+)
 from campaigns.rendering import TemplateError, sample_context
 from settings import queues
 from subscribers.addresses import EmailNotValidError, normalise_email, sender_problem
@@ -163,3 +169,67 @@ def campaign_send_test(
     )
     log.info("campaign test queued", campaign_id=campaign.pk, to=addresses)
     return addresses
+
+
+COPIED = [
+    "subject",
+    "from_email",
+    "template",
+    "body",
+    "format",
+    "rate_limit",
+    "weight",
+    "track_opens",
+    "track_clicks",
+    "smtp_server",
+    "tags",
+]
+
+
+def campaign_clone(*, campaign: Campaign, name: str = "", subject: str = "") -> Campaign:
+    """A new draft with the campaign's content, lists, conditions and settings."""
+    with transaction.atomic():
+        copy = Campaign.objects.create(
+            name=(name or f"Copy of {campaign.name}")[:200],
+            **{field: getattr(campaign, field) for field in COPIED},
+        )
+        if subject:
+            copy.subject = subject
+            copy.save(update_fields=["subject"])
+        copy.lists.set(campaign.lists.all())
+        for condition in campaign.conditions.all():
+            condition.pk, condition.campaign = None, copy
+            condition.save()
+    log.info("campaign cloned", campaign_id=campaign.pk, copy_id=copy.pk)
+    return copy
+
+
+def campaign_resend_to_non_openers(*, campaign: Campaign, subject: str) -> Campaign:
+    """A draft follow-up with a new subject for those who got the campaign, did not open
+    it, and have neither unsubscribed through it nor bounced since it started (and, being
+    an audience, are still on its lists, enabled and confirmed)."""
+    if campaign.started_at is None:
+        raise CampaignError(
+            f"Campaign {campaign.pk} ({campaign.name}) has not sent anything yet; resend to "
+            "non-openers once it has."
+        )
+    if not campaign.track_opens:
+        raise CampaignError(
+            f"Campaign {campaign.pk} ({campaign.name}) did not track opens, so nobody can be "
+            "told apart as a non-opener; clone it instead."
+        )
+    if not subject.strip():
+        raise CampaignError("Give the follow-up a new subject.")
+    with transaction.atomic():
+        copy = campaign_clone(
+            campaign=campaign, name=f"{campaign.name} (to non-openers)", subject=subject
+        )
+        kinds = Condition.Kind
+        copy.conditions.create(kind=kinds.RECEIVED, other=campaign)
+        copy.conditions.create(kind=kinds.OPENED, other=campaign, negate=True)
+        copy.conditions.create(kind=kinds.UNSUBSCRIBED, other=campaign, negate=True)
+        copy.conditions.create(
+            kind=kinds.BOUNCED, negate=True, value=campaign.started_at.isoformat()
+        )
+        campaign_check_content(campaign=copy)  # the new subject compiles, or nothing is made
+    return copy

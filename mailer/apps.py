@@ -8,7 +8,7 @@ class MailerConfig(AppConfig):
     def ready(self) -> None:
         # Importing these connects their receivers (Celery worker signals, anymail's tracking).
         from campaigns import signals as campaign_signals
-        from mailer import bounces, receivers  # noqa: F401
+        from mailer import bounces, receivers, segments  # noqa: F401
         from settings import audit
         from subscribers import signals as subscriber_signals
 
@@ -28,3 +28,4 @@ class MailerConfig(AppConfig):
             receivers.audit_status, dispatch_uid="mailer.audit_status"
         )
         audit.register_models()
+        segments.register()  # the segment conditions on the ledger and the bounces

@@ -56,7 +56,7 @@ def snapshot(campaign: Campaign) -> int:
     The same WHERE clause counts the audience in the admin (campaigns.audience), so the
     count shown before the start is the count sent.
     """
-    where, params = audience_where(campaign.pk, campaign.condition_triples())
+    where, params = audience_where(campaign.pk, campaign.condition_triples(), campaign.behaviours())
     with connection.cursor() as cursor:
         cursor.execute(_SNAPSHOT_TEMPLATE.replace("{where}", where), params)
         return cursor.rowcount

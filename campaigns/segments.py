@@ -1,0 +1,206 @@
+"""Segments: the conditions that narrow a campaign's lists. On attributes (`city` equals
+`Lyon`), and on behaviour: received, opened or clicked (a campaign, a link, or anything in the
+last N days), bounced, unsubscribed through a campaign, subscribed before or after a date,
+and a random share of the audience (the samples of an A/B test). Each may be negated ("did
+not open campaign X"). All of them must hold.
+
+Each behaviour is a SQL condition on the subscriber `s`, with named parameters. Those on
+this app's tables are here; the engine registers those on its own (the ledger: received;
+bounces) in BEHAVIOUR_SQL when it loads, so that this app never imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    kind: str
+    negate: bool = False
+    campaign_id: int | None = None
+    link: str = ""
+    days: int | None = None
+    value: str = ""
+
+
+class Condition(models.Model):
+    """Narrows a campaign's lists to subscribers for whom it holds; all must hold."""
+
+    class Kind(models.TextChoices):
+        ATTRIBUTE = "attribute", "an attribute"
+        RECEIVED = "received", "received a campaign"
+        OPENED = "opened", "opened"
+        CLICKED = "clicked", "clicked"
+        BOUNCED = "bounced", "bounced (hard or soft)"
+        SOFT_BOUNCED = "soft_bounced", "soft-bounced"
+        UNSUBSCRIBED = "unsubscribed", "unsubscribed through a campaign"
+        SUBSCRIBED_AFTER = "subscribed_after", "subscribed after a date"
+        SUBSCRIBED_BEFORE = "subscribed_before", "subscribed before a date"
+        SAMPLE = "sample", "is in a random share (A/B test)"
+
+    class Operator(models.TextChoices):
+        EQUALS = "equals", "equals"
+        NOT_EQUALS = "not_equals", "does not equal"
+        CONTAINS = "contains", "contains"
+        GT = "gt", "is greater than"
+        LT = "lt", "is less than"
+        EXISTS = "exists", "is set"
+        NOT_EXISTS = "not_exists", "is not set"
+
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="conditions"
+    )
+    kind = models.CharField(
+        max_length=17, choices=Kind.choices, default=Kind.ATTRIBUTE, db_default="attribute"
+    )
+    negate = models.BooleanField(
+        "did not", default=False, db_default=False, help_text="Holds when the subscriber did not."
+    )
+    attribute = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Attribute name, as the CSV column it came from, e.g. city.",
+    )
+    operator = models.CharField(max_length=10, choices=Operator.choices, default=Operator.EQUALS)
+    value = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Compared as text; as numbers when both sides are numbers. Not used by "
+        "'is set' and 'is not set'. A date (2026-03-01) for 'subscribed before/after'.",
+    )
+    other = models.ForeignKey(
+        "campaigns.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name="campaign",
+        help_text="Received, opened, clicked, bounced, unsubscribed: this campaign. Empty: any.",
+    )
+    link = models.CharField(
+        max_length=2000, blank=True, help_text="Clicked: this link only (its full URL)."
+    )
+    days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="In the last this many days. Empty: ever."
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.ATTRIBUTE:
+            return f"{self.attribute} {self.get_operator_display()} {self.value}".strip()
+        did = "did not: " if self.negate else ""
+        which = f" {self.other}" if self.other_id else ""
+        when = f" in the last {self.days} days" if self.days else ""
+        return f"{did}{self.get_kind_display()}{which}{when} {self.value}".strip()
+
+    def behaviour(self) -> Behaviour:
+        return Behaviour(self.kind, self.negate, self.other_id, self.link, self.days, self.value)
+
+    def clean(self) -> None:
+        if self.kind != self.Kind.ATTRIBUTE:
+            dated = (self.Kind.SUBSCRIBED_AFTER, self.Kind.SUBSCRIBED_BEFORE)
+            if self.kind in dated and not _is_date(self.value):
+                raise ValidationError({"value": "Give the date as 2026-03-01."})
+            if self.kind == self.Kind.RECEIVED and self.other_id is None:
+                raise ValidationError({"other": "Choose the campaign."})
+            return
+        needs_value = self.operator not in (self.Operator.EXISTS, self.Operator.NOT_EXISTS)
+        if needs_value and self.value == "" and self.operator != self.Operator.EQUALS:
+            raise ValidationError({"value": "Give the value to compare with."})
+        if not self.attribute.strip():
+            raise ValidationError({"attribute": "Give the attribute's name."})
+
+
+def _is_date(value: str) -> bool:
+    parts = value.split("-")
+    return len(parts) == 3 and all(p.isdigit() for p in parts) and len(parts[0]) == 4
+
+
+SqlFor = Callable[[Behaviour, int], tuple[str, dict[str, Any]]]
+BEHAVIOUR_SQL: dict[str, SqlFor] = {}
+
+
+def _recent(column: str, b: Behaviour, n: int, params: dict[str, Any]) -> str:
+    if not b.days:
+        return ""
+    params[f"days{n}"] = b.days
+    return f" AND {column} >= now() - %(days{n})s * interval '1 day'"
+
+
+def _of_campaign(column: str, b: Behaviour, n: int, params: dict[str, Any]) -> str:
+    if b.campaign_id is None:
+        return ""
+    params[f"other{n}"] = b.campaign_id
+    return f" AND {column} = %(other{n})s"
+
+
+def _opened(b: Behaviour, n: int) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {}
+    where = _of_campaign("o.campaign_id", b, n, params) + _recent("o.at", b, n, params)
+    sql = f"EXISTS (SELECT 1 FROM campaigns_open o WHERE o.subscriber_id = s.id{where})"  # noqa: S608
+    return sql, params
+
+
+def _clicked(b: Behaviour, n: int) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {}
+    where = _of_campaign("c.campaign_id", b, n, params) + _recent("c.at", b, n, params)
+    if b.link:
+        params[f"link{n}"] = b.link
+        links = f"SELECT id FROM campaigns_trackedlink WHERE url = %(link{n})s"  # noqa: S608
+        where += f" AND c.link_id IN ({links})"
+    sql = f"EXISTS (SELECT 1 FROM campaigns_click c WHERE c.subscriber_id = s.id{where})"  # noqa: S608
+    return sql, params
+
+
+def _unsubscribed(b: Behaviour, n: int) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {}
+    where = _of_campaign("u.campaign_id", b, n, params) + _recent("u.at", b, n, params)
+    table = "campaigns_unsubscribe"
+    sql = f"EXISTS (SELECT 1 FROM {table} u WHERE u.subscriber_id = s.id{where})"  # noqa: S608
+    return sql, params
+
+
+def _subscribed(b: Behaviour, n: int) -> tuple[str, dict[str, Any]]:
+    sign = ">=" if b.kind == Condition.Kind.SUBSCRIBED_AFTER else "<"
+    # On one of the campaign's lists, since (or before) the date.
+    sql = f"""EXISTS (SELECT 1 FROM subscribers_subscription sub WHERE sub.subscriber_id = s.id
+        AND sub.mailing_list_id IN (SELECT mailinglist_id FROM campaigns_campaign_lists
+                                    WHERE campaign_id = %(campaign)s)
+        AND sub.created_at {sign} %(date{n})s::date)"""  # noqa: S608
+    return sql, {f"date{n}": b.value}
+
+
+def _sample(b: Behaviour, n: int) -> tuple[str, dict[str, Any]]:
+    """value "seed:low:high": the subscriber's place in 0..999, shuffled by the seed."""
+    seed, low, high = b.value.split(":")
+    place = f"(abs(hashtext(s.id::text || %(seed{n})s)) %% 1000)"
+    sql = f"{place} >= %(low{n})s AND {place} < %(high{n})s"
+    return sql, {f"seed{n}": seed, f"low{n}": int(low), f"high{n}": int(high)}
+
+
+BEHAVIOUR_SQL.update(
+    {
+        Condition.Kind.OPENED: _opened,
+        Condition.Kind.CLICKED: _clicked,
+        Condition.Kind.UNSUBSCRIBED: _unsubscribed,
+        Condition.Kind.SUBSCRIBED_AFTER: _subscribed,
+        Condition.Kind.SUBSCRIBED_BEFORE: _subscribed,
+        Condition.Kind.SAMPLE: _sample,
+    }
+)
+
+
+def behaviour_sql(b: Behaviour, n: int) -> tuple[str, dict[str, Any]]:
+    make = BEHAVIOUR_SQL.get(b.kind)
+    if make is None:
+        raise ValueError(f"unknown behaviour {b.kind!r}: is the engine (mailer) installed?")
+    sql, params = make(b, n)
+    return (f"NOT ({sql})" if b.negate else f"({sql})"), params
