@@ -8,6 +8,7 @@ from celery import shared_task
 from redis.exceptions import LockError
 
 from automations import engine
+from campaigns.ab_services import ab_decide_due
 from settings.redis import get_redis, key
 
 
@@ -18,6 +19,7 @@ def advance_sequences() -> int:
     if not lock.acquire(blocking=False):
         return 0
     try:
+        ab_decide_due()  # A/B tests whose time is up send their winner
         return engine.tick()
     finally:
         with suppress(LockError):

@@ -391,3 +391,6 @@ class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
         return format_html(
             '<a href="{}">report</a>', reverse("admin:campaigns_campaign_report", args=[obj.pk])
         )
+
+
+from campaigns import ab_admin  # noqa: E402, F401  (registers the A/B tests' pages)

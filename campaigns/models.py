@@ -75,6 +75,9 @@ class Campaign(models.Model):
         # active, fed recipient by recipient, never finished by an empty ledger, and no
         # running slot of its own.
         STEP = "step", "Sequence step"
+        # One variant of an A/B test (campaigns.ab): no running slot of its own, the
+        # tested campaign's weight shared with the other variants; finished when sent.
+        VARIANT = "variant", "A/B test variant"
 
     class Format(models.TextChoices):
         HTML = "html", "HTML"
@@ -349,5 +352,6 @@ class Unsubscribe(models.Model):
         return f"{self.subscriber_id} left through campaign {self.campaign_id}"
 
 
+from campaigns.ab import ABTest, Variant  # noqa: E402, F401  (the app's models)
 from campaigns.segments import Condition  # noqa: E402, F401  (one of the app's models)
 from campaigns.versions import CampaignVersion  # noqa: E402, F401  (one of the app's models)

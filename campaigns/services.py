@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from campaigns.ab import ABTest
 from campaigns.models import (
     USER_PAUSE,
     Campaign,
@@ -69,6 +70,12 @@ def _notify_dispatcher() -> None:
 
 def campaign_start(*, campaign: Campaign) -> Campaign:
     """Schedule a draft: it starts at send_at, or as soon as a running slot is free."""
+    test = ABTest.objects.filter(campaign=campaign).first()
+    if test is not None and test.status != ABTest.Status.DECIDED:
+        raise CampaignError(
+            f"Campaign {campaign.pk} ({campaign.name}) is A/B tested: start its test (A/B "
+            "tests); the winning variant then goes to the rest of its audience."
+        )
     if not campaign.lists.exists():
         raise CampaignError(
             f"Campaign {campaign.pk} ({campaign.name}) has no mailing lists; choose at least "

@@ -78,7 +78,7 @@ def tick_once() -> None:
     # a waiting one in the same tick.
     for campaign_id, kind in running_ids():
         recover_abandoned_claims(campaign_id)
-        if kind == Campaign.Kind.CAMPAIGN:  # a sequence's step never runs out of recipients
+        if kind != Campaign.Kind.STEP:  # a sequence's step never runs out of recipients
             finish_if_done(campaign_id)
     admit_due_campaigns(performance)
     share_limits(performance)
@@ -157,7 +157,8 @@ def fill_slots() -> int:
 
 
 def admit_due_campaigns(performance: PerformanceSettings) -> None:
-    # A sequence's steps take no running slot: they run while their sequence is active.
+    # A sequence's steps take no running slot (they run while their sequence is active), nor
+    # do the variants of an A/B test (they go out together, as the test compares them).
     running = Campaign.objects.filter(
         status=Campaign.Status.RUNNING, kind=Campaign.Kind.CAMPAIGN
     ).count()
@@ -165,7 +166,7 @@ def admit_due_campaigns(performance: PerformanceSettings) -> None:
         Q(send_at__isnull=True) | Q(send_at__lte=timezone.now())
     )
     for campaign in due.order_by("send_at", "id"):
-        if campaign.kind == Campaign.Kind.STEP:
+        if campaign.kind != Campaign.Kind.CAMPAIGN:  # a sequence's step, an A/B variant
             campaign_begin(campaign.pk)
             continue
         if running < performance.max_running_campaigns:

@@ -119,3 +119,4 @@ def roles(db) -> None:
     importlib.import_module("mailer.migrations.0012_transactional_permissions").grant(apps, None)
     importlib.import_module("webhooks.migrations.0002_permissions").grant(apps, None)
     importlib.import_module("automations.migrations.0002_permissions").grant(apps, None)
+    importlib.import_module("campaigns.migrations.0019_ab_test_permissions").grant(apps, None)
