@@ -20,7 +20,7 @@ from tests.factories import CampaignFactory, MailingListFactory
 pytestmark = pytest.mark.django_db
 
 
-def tested(
+def a_test_of(
     count: int = 1000, percent: int = 20, labels: str = "AB", prefix: str = "r", **fields
 ) -> ABTest:
     readers = MailingListFactory()
@@ -38,7 +38,7 @@ def begin_all() -> None:
 
 
 def test_variants_go_to_disjoint_even_shares_and_the_winner_to_the_rest(queued):
-    test = ab_start(test=tested())
+    test = ab_start(test=a_test_of())
     begin_all()
     variants = {v.label: v.campaign for v in test.variants.all()}
     sizes = {label: c.deliveries.count() for label, c in variants.items()}
@@ -68,12 +68,12 @@ def test_variants_go_to_disjoint_even_shares_and_the_winner_to_the_rest(queued):
 
 
 def test_the_campaign_waits_for_its_test_and_tests_need_two_to_five_variants(queued):
-    lonely = tested(count=10, labels="A")
+    lonely = a_test_of(count=10, labels="A")
     with pytest.raises(CampaignError, match="2 to 5 variants"):
         ab_start(test=lonely)
     with pytest.raises(CampaignError, match="start its test"):
         campaign_start(campaign=lonely.campaign)
-    test = ab_start(test=tested(count=10, prefix="t"))
+    test = ab_start(test=a_test_of(count=10, prefix="t"))
     with pytest.raises(CampaignError, match="has started already"):
         ab_start(test=test)
     with pytest.raises(CampaignError, match="No variant 'Z'"):
@@ -92,5 +92,5 @@ def test_rates_intervals_and_significance():
 
 
 def test_the_click_metric_counts_distinct_clickers(queued):
-    test = ab_start(test=tested(count=50, metric="clicks"))
+    test = ab_start(test=a_test_of(count=50, metric="clicks"))
     assert [r.hits for r in ab_rates(test)] == [0, 0]
