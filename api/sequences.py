@@ -20,7 +20,7 @@ from automations import reports, services
 from automations.models import Sequence, Step
 from subscribers import access
 from subscribers.addresses import lookup_form
-from subscribers.models import MailingList
+from subscribers.models import MailingList, SubscriberImport
 
 router = Router(tags=["Sequences"])
 
@@ -206,6 +206,7 @@ def change_status(request: ApiRequest, sequence_id: int, body: StatusChange) -> 
 class People(Schema):
     ids: list[int] = []
     emails: list[str] = []
+    import_id: int | None = None
 
 
 @router.post("/sequences/{int:sequence_id}/subscribers")
@@ -218,6 +219,10 @@ def add_subscribers(request: ApiRequest, sequence_id: int, body: People) -> dict
     ids |= set(known.filter(email__in=emails).values_list("pk", flat=True))
     try:
         entered = services.sequence_enroll(sequence=sequence, subscriber_ids=sorted(ids))
+        if body.import_id is not None:
+            imports = access.scope(request.auth, SubscriberImport.objects.all(), "mailing_list")
+            job = one(imports, body.import_id, "Import")
+            entered += services.sequence_enroll_import(sequence=sequence, job=job)
     except services.SequenceError as error:
         raise HttpError(409, str(error)) from error
     return {"data": {"entered": entered, "found": len(ids)}}

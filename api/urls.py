@@ -17,7 +17,18 @@ from django.shortcuts import render
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from api import auth, bounces, campaigns, imports, lists, sequences, subscribers, templates, tx
+from api import (
+    auth,
+    bounces,
+    campaign_tools,
+    campaigns,
+    imports,
+    lists,
+    sequences,
+    subscribers,
+    templates,
+    tx,
+)
 
 
 class LocalSwagger(Swagger):
@@ -42,6 +53,7 @@ api = NinjaAPI(
 api.add_router("", lists.router)
 api.add_router("", subscribers.router)
 api.add_router("", campaigns.router)
+api.add_router("", campaign_tools.router)
 api.add_router("", templates.router)
 api.add_router("", bounces.router)
 api.add_router("", imports.router)

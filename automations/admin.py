@@ -20,6 +20,7 @@ from automations.services import (
     SequenceError,
     sequence_activate,
     sequence_enroll,
+    sequence_enroll_import,
     sequence_new_version,
     sequence_pause,
     step_message,
@@ -30,7 +31,7 @@ from campaigns.models import Campaign
 from subscribers import access
 from subscribers.access import ScopedToLists
 from subscribers.addresses import lookup_form
-from subscribers.models import Subscriber
+from subscribers.models import Subscriber, SubscriberImport
 
 
 class StepForm(forms.ModelForm):
@@ -276,10 +277,14 @@ class SequenceAdmin(ScopedToLists, admin.ModelAdmin):
             "sequence": sequence,
             "versions": reports.per_step(sequence),
             "can_run": self.has_run_permission(request),
+            "imports": imports_for(request, sequence),
         }
         return TemplateResponse(request, "admin/automations/sequence/report.html", context)
 
     def _add_by_hand(self, request: HttpRequest, sequence: Sequence) -> None:
+        if request.POST.get("import"):
+            self._add_import(request, sequence)
+            return
         wanted = {lookup_form(a) for a in request.POST.get("addresses", "").split() if a}
         # Only subscribers of lists the user may see; the others are named as unknown.
         known = access.scope(request.user, Subscriber.objects.all(), "subscriptions__mailing_list")
@@ -294,6 +299,27 @@ class SequenceAdmin(ScopedToLists, admin.ModelAdmin):
         already = len(found) - entered
         more = f"; {already} already in it (or blocklisted)" if already else ""
         self.message_user(request, f"{entered} entered {sequence.name}{more}{note}.")
+
+    def _add_import(self, request: HttpRequest, sequence: Sequence) -> None:
+        job = imports_for(request, sequence).filter(pk=request.POST["import"]).first()
+        try:
+            if job is None:
+                raise SequenceError("Choose one of the finished imports into its lists.")
+            entered = sequence_enroll_import(sequence=sequence, job=job)
+        except SequenceError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self.message_user(request, f"{entered} from {job} entered {sequence.name}.")
+
+
+def imports_for(request: HttpRequest, sequence: Sequence):
+    """Finished imports into the sequence's lists that the user may see, newest first."""
+    done = SubscriberImport.objects.filter(
+        status=SubscriberImport.Status.DONE,
+        mode=SubscriberImport.Mode.SUBSCRIBE,
+        mailing_list__in=sequence.lists.all(),
+    )
+    return access.scope(request.user, done, "mailing_list").order_by("-finished_at")[:20]
 
 
 @admin.register(Enrollment)

@@ -67,23 +67,45 @@ def tick() -> int:
         if not groups:
             break
         for sequence_id, version, position in groups:
-            moved += advance(sequence_id, version, position)
-            if time.monotonic() - started > TICK_BUDGET_SECONDS:
-                return moved
+            # A step's chunks one after the other, until nobody is due there.
+            while (count := advance(sequence_id, version, position)) > 0:
+                moved += count
+                if time.monotonic() - started > TICK_BUDGET_SECONDS:
+                    return moved
+                if count < CHUNK:
+                    break
     return moved
+
+
+# The steps that subscribers are at: a skip scan of the (sequence, version, position, due_at)
+# index, one probe a step, then whether anyone there is due; never a pass over everyone.
+_DUE_GROUPS = f"""
+WITH RECURSIVE at_step AS (
+    (SELECT sequence_id, version, position FROM {ENROLLMENT} WHERE state = 'active'
+     ORDER BY sequence_id, version, position LIMIT 1)
+    UNION ALL
+    SELECT later.* FROM at_step, LATERAL (
+        SELECT sequence_id, version, position FROM {ENROLLMENT}
+        WHERE state = 'active'
+          AND (sequence_id, version, position)
+              > (at_step.sequence_id, at_step.version, at_step.position)
+        ORDER BY sequence_id, version, position LIMIT 1
+    ) later
+)
+SELECT a.sequence_id, a.version, a.position FROM at_step a
+WHERE a.sequence_id IN (SELECT id FROM automations_sequence WHERE status = 'active')
+  AND EXISTS (
+    SELECT 1 FROM {ENROLLMENT} e
+    WHERE e.state = 'active' AND e.sequence_id = a.sequence_id AND e.version = a.version
+      AND e.position = a.position AND e.due_at <= statement_timestamp()
+  )
+"""  # noqa: S608 (only table names are interpolated)
 
 
 def due_groups() -> list[tuple[int, int, int]]:
     """(sequence, version, position) of active sequences with subscribers due now."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT e.sequence_id, e.version, e.position FROM {ENROLLMENT} e
-            WHERE e.state = 'active' AND e.due_at <= statement_timestamp()
-              AND e.sequence_id IN (SELECT id FROM automations_sequence WHERE status = 'active')
-            GROUP BY 1, 2, 3 ORDER BY min(e.due_at)
-            """  # noqa: S608
-        )
+        cursor.execute(_DUE_GROUPS)
         return [tuple(row) for row in cursor.fetchall()]  # type: ignore[misc]
 
 
@@ -94,7 +116,7 @@ def _take(sequence_id: int, version: int, position: int) -> list[Due]:
             SELECT id, subscriber_id, round, last_campaign_id FROM {ENROLLMENT}
             WHERE sequence_id = %s AND version = %s AND position = %s
               AND state = 'active' AND due_at <= statement_timestamp()
-            ORDER BY due_at, id LIMIT %s
+            ORDER BY due_at LIMIT %s
             FOR UPDATE SKIP LOCKED
             """,  # noqa: S608
             [sequence_id, version, position, CHUNK],

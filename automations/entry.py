@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from automations.models import Enrollment, Sequence, Step
-from subscribers.models import MailingList, Subscriber, Subscription
+from subscribers.models import MailingList, Subscriber, SubscriberImport, Subscription
 
 ENROLLMENT = Enrollment._meta.db_table
 SUBSCRIBER = Subscriber._meta.db_table
@@ -130,6 +130,17 @@ def scan_dates(sequence: Sequence) -> int:
     added = _enroll(sequence, where, {**params, "attribute": sequence.date_attribute}, round_)
     Sequence.objects.filter(pk=sequence.pk).update(dates_scanned_on=today)
     return added
+
+
+def by_import(sequence: Sequence, job: SubscriberImport) -> int:
+    """Enter everyone a finished import wrote to its list: the subscriptions it touched."""
+    where = f"""s.id IN (
+        SELECT sub.subscriber_id FROM {SUBSCRIPTION} sub
+        WHERE sub.mailing_list_id = %(list)s AND sub.updated_at >= %(started)s
+          AND sub.updated_at <= %(finished)s
+    )"""  # noqa: S608
+    params = {"list": job.mailing_list_id, "started": job.started_at, "finished": job.finished_at}
+    return _enroll(sequence, where, params)
 
 
 def by_event(*, subscriber_id: int, event: str) -> list[Sequence]:

@@ -279,7 +279,12 @@ class Enrollment(models.Model):
         indexes = [
             models.Index(fields=["due_at"], condition=Q(state="active"), name="enrollment_due"),
             models.Index(fields=["subscriber"], condition=Q(state="active"), name="enrollment_on"),
-            models.Index(fields=["sequence", "version", "position", "state"]),
+            # The subscribers due at one step, earliest first (automations.engine).
+            models.Index(
+                fields=["sequence", "version", "position", "due_at"],
+                condition=Q(state="active"),
+                name="enrollment_step_due",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from automations.models import Enrollment, Sequence, Step
 from campaigns.models import Campaign
 from campaigns.services import CampaignError, campaign_check_content
 from settings import queues
-from subscribers.models import MailingList, Subscription
+from subscribers.models import MailingList, SubscriberImport, Subscription
 
 log = structlog.get_logger(__name__)
 
@@ -163,6 +163,21 @@ def sequence_enroll(*, sequence: Sequence, subscriber_ids: list[int]) -> int:
             f"Sequence {sequence.name!r} is {sequence.status}; activate it, then add people."
         )
     entered = entry.enroll(sequence, subscriber_ids)
+    queues.enqueue_on_commit(queues.ADVANCE_SEQUENCES)
+    return entered
+
+
+def sequence_enroll_import(*, sequence: Sequence, job: SubscriberImport) -> int:
+    """Enter the people of a finished import (subscribe mode): whom it wrote to its list."""
+    if sequence.status != Sequence.Status.ACTIVE:
+        raise SequenceError(
+            f"Sequence {sequence.name!r} is {sequence.status}; activate it, then add people."
+        )
+    if job.status != SubscriberImport.Status.DONE or job.mode != SubscriberImport.Mode.SUBSCRIBE:
+        raise SequenceError(
+            f"Import {job.pk} is not a finished import into a list; choose one that is."
+        )
+    entered = entry.by_import(sequence, job)
     queues.enqueue_on_commit(queues.ADVANCE_SEQUENCES)
     return entered
 

@@ -16,7 +16,7 @@ from mailer import dispatcher, scheduler
 from mailer.models import Delivery
 from mailer.status import engine_status
 from settings.redis import get_redis, key
-from subscribers.models import Subscription
+from subscribers.models import SubscriberImport, Subscription
 from subscribers.services import subscriber_blocklist, subscriber_unsubscribe
 from tests.automations.helpers import sequence_with
 from tests.factories import MailingListFactory, audience
@@ -322,3 +322,28 @@ def test_step_messages_cannot_be_started_or_cancelled_as_campaigns(queued):
     message.refresh_from_db()
     with pytest.raises(CampaignError, match="sequence"):
         campaign_cancel(campaign=message)
+
+
+def test_everyone_in_a_finished_import_enters_by_hand(queued):
+    news = MailingListFactory()
+    before = audience(news, 2)
+    started = timezone.now()
+    imported = audience(news, 3)
+    job = SubscriberImport.objects.create(
+        file="imports/x.csv",
+        mode="subscribe",
+        mailing_list=news,
+        status="done",
+        started_at=started,
+        finished_at=timezone.now(),
+    )
+    Subscription.objects.filter(subscriber__in=before).update(
+        updated_at=started - timedelta(minutes=5)
+    )
+    sequence = sequence_with([{"kind": "send"}], lists=[news], trigger=Sequence.Trigger.MANUAL)
+    with pytest.raises(services.SequenceError, match="activate it"):
+        services.sequence_enroll_import(sequence=sequence, job=job)
+    services.sequence_activate(sequence=sequence)
+    assert services.sequence_enroll_import(sequence=sequence, job=job) == 3
+    entered = set(Enrollment.objects.values_list("subscriber_id", flat=True))
+    assert entered == {p.pk for p in imported}
