@@ -86,12 +86,19 @@ class ABTestAdmin(ScopedToLists, admin.ModelAdmin):
                 self.message_user(request, str(error), messages.ERROR)
             return redirect(request.get_full_path())
         rates = ab_rates(test)
+        subjects = {
+            v.label: v.campaign.subject if v.campaign else (v.subject or test.campaign.subject)
+            for v in test.variants.select_related("campaign")
+        }
         context = {
             **self.admin_site.each_context(request),
             "title": str(test),
             "opts": self.model._meta,
             "test": test,
-            "rows": [{"rate": r, "interval": r.interval()} for r in rates],
+            "rows": [
+                {"rate": r, "interval": r.interval(), "subject": subjects.get(r.label, "")}
+                for r in rates
+            ],
             "verdict": verdict(rates),
             "can_choose": self.has_send_permission(request, test)
             and test.status == ABTest.Status.TESTING,

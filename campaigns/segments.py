@@ -99,7 +99,10 @@ class Condition(models.Model):
         did = "did not: " if self.negate else ""
         which = f" {self.other}" if self.other_id else ""
         when = f" in the last {self.days} days" if self.days else ""
-        return f"{did}{self.get_kind_display()}{which}{when} {self.value}".strip()
+        value = self.value
+        if value and self.kind in (self.Kind.BOUNCED, self.Kind.SOFT_BOUNCED):
+            value = f"since {value[:16].replace('T', ' ')}"
+        return f"{did}{self.get_kind_display()}{which}{when} {value}".strip()
 
     def behaviour(self) -> Behaviour:
         return Behaviour(self.kind, self.negate, self.other_id, self.link, self.days, self.value)

@@ -1,6 +1,7 @@
-"""An A/B test on the real stack: the variants go out, a reader opens variant B's message
-(the tracking image loaded), and when the time is up the engine sends B to the rest: each
-subscriber gets exactly one message."""
+"""A/B tests and resends on the real stack. The variants go out, a reader opens variant B's
+message (the tracking image loaded), and when the time is up the engine sends B to the rest:
+each subscriber gets exactly one message. A resend to non-openers reaches exactly those who
+did not load the image."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from django.test import Client
 
 from campaigns.ab import ABTest, Variant
 from campaigns.ab_services import ab_start
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Open
+from campaigns.services import campaign_resend_to_non_openers
 from tests.e2e.helpers import bulk_audience, status, wait_until
 from tests.factories import CampaignFactory, MailingListFactory
 
@@ -52,3 +54,33 @@ def test_an_ab_test_chooses_its_winner_and_sends_it_to_the_rest(processes, sink_
     assert subjects["Subject A"] + subjects["Subject B"] == 300
     assert subjects["Subject A"] == variants[0].total
     assert Campaign.objects.get(pk=campaign.pk).total == 300 - tested
+
+
+def test_a_resend_to_non_openers_reaches_exactly_those_who_did_not_open(
+    processes, sink_server, smtp_sink
+):
+    readers = MailingListFactory()
+    bulk_audience(readers, [f"n{n}@example.com" for n in range(20)])
+    first = CampaignFactory(lists=[readers], subject="News", body="<p>Hello</p>")
+    processes.system(senders=1, concurrency=2)
+    processes.manage("campaign", "start", str(first.pk))
+    wait_until(lambda: status(first) == "finished", 60, "the first campaign")
+    openers = sorted(m.rcpt_to for m in smtp_sink.messages())[:5]
+    for message in smtp_sink.messages():
+        if message.rcpt_to in openers:
+            html = message.message().get_body(("html",)).get_content()
+            pixel = re.search(r'src="http://[^/]+(/o/[^"]+)"', html).group(1)
+            assert Client().get(pixel).status_code == 200
+    # The opens reach the database with the next flush (every 5 s).
+    wait_until(lambda: Open.objects.filter(campaign=first).count() == 5, 30, "the opens")
+
+    first.refresh_from_db()
+    follow_up = campaign_resend_to_non_openers(campaign=first, subject="In case you missed it")
+    processes.manage("campaign", "start", str(follow_up.pk))
+    wait_until(lambda: status(follow_up) == "finished", 60, "the follow-up")
+    again = sorted(
+        m.rcpt_to for m in smtp_sink.messages() if m.message()["Subject"] == "In case you missed it"
+    )
+    assert again == sorted(
+        f"n{n}@example.com" for n in range(20) if f"n{n}@example.com" not in openers
+    )
