@@ -84,7 +84,8 @@ def safe_horizon() -> datetime:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT least(now(), min(xact_start)) FROM pg_stat_activity "
-            "WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()"
+            "WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"  # (autovacuum writes no subscriptions)
         )
         (oldest,) = cursor.fetchone()
     return (oldest or timezone.now()) - CLOCK_MARGIN

@@ -64,6 +64,14 @@ def check(sequence: Sequence) -> list[Step]:
             f"Sequence {sequence.name!r} has no lists; choose the lists whose subscribers it "
             "may send to."
         )
+    if (
+        sequence.trigger == Sequence.Trigger.LIST
+        and not sequence.lists.filter(pk=sequence.trigger_list_id).exists()
+    ):
+        raise SequenceError(
+            f"Sequence {sequence.name!r} starts on joining {sequence.trigger_list}, which is not "
+            "one of its lists: add it to its lists, or its messages would reach nobody."
+        )
     for step in steps:
         if step.kind == Step.Kind.SEND:
             if step.campaign is None:

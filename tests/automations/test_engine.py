@@ -347,3 +347,25 @@ def test_everyone_in_a_finished_import_enters_by_hand(queued):
     assert services.sequence_enroll_import(sequence=sequence, job=job) == 3
     entered = set(Enrollment.objects.values_list("subscriber_id", flat=True))
     assert entered == {p.pk for p in imported}
+
+
+def test_a_sequence_refuses_to_start_with_what_would_reach_nobody(queued):
+    news, other = MailingListFactory(), MailingListFactory()
+    empty = Sequence.objects.create(name="Empty")
+    empty.lists.set([news])
+    with pytest.raises(services.SequenceError, match="has no steps"):
+        services.sequence_activate(sequence=empty)
+    elsewhere = sequence_with(
+        [{"kind": "send"}], lists=[news], trigger=Sequence.Trigger.LIST, trigger_list=other
+    )
+    with pytest.raises(services.SequenceError, match="not one of its lists"):
+        services.sequence_activate(sequence=elsewhere)
+    broken = sequence_with(
+        [{"kind": "send", "body": "{{ subscribr.name }}"}],
+        lists=[news],
+        trigger=Sequence.Trigger.MANUAL,
+        name="Broken",
+    )
+    with pytest.raises(services.SequenceError, match="Step 1"):
+        services.sequence_activate(sequence=broken)
+    assert set(Sequence.objects.values_list("status", flat=True)) == {"draft"}
