@@ -66,7 +66,7 @@ def check(sequence: Sequence) -> list[Step]:
         )
     if (
         sequence.trigger == Sequence.Trigger.LIST
-        and not sequence.lists.filter(pk=sequence.trigger_list_id).exists()
+        and not sequence.lists.filter(pk=sequence.trigger_list_id or 0).exists()
     ):
         raise SequenceError(
             f"Sequence {sequence.name!r} starts on joining {sequence.trigger_list}, which is not "
