@@ -79,6 +79,10 @@ class ABTestAdmin(ScopedToLists, admin.ModelAdmin):
         if request.method == "POST":
             if not self.has_send_permission(request, test):
                 raise PermissionDenied
+            if refused := access.refused_lists(request.user, test.campaign.lists.all()):
+                names = ", ".join(m.name for m in refused)
+                self.message_user(request, f"You may not send to {names}.", messages.ERROR)
+                return redirect(request.get_full_path())
             try:
                 ab_choose(test=test, label=request.POST.get("label", ""))
                 self.message_user(request, "The winner goes to the rest now.", messages.SUCCESS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -114,12 +115,37 @@ class Condition(models.Model):
                 raise ValidationError({"value": "Give the date as 2026-03-01."})
             if self.kind == self.Kind.RECEIVED and self.other_id is None:
                 raise ValidationError({"other": "Choose the campaign."})
+            bounces = (self.Kind.BOUNCED, self.Kind.SOFT_BOUNCED)
+            if self.kind in bounces and self.value and not _is_moment(self.value):
+                raise ValidationError(
+                    {"value": "Bounced since: give the moment as 2026-03-01 or 2026-03-01T09:00."}
+                )
+            if self.kind == self.Kind.SAMPLE and not _is_sample(self.value):
+                raise ValidationError(
+                    {"value": "A random share is seed:low:high, e.g. ab1:0:100 (0 to 1000)."}
+                )
             return
         needs_value = self.operator not in (self.Operator.EXISTS, self.Operator.NOT_EXISTS)
         if needs_value and self.value == "" and self.operator != self.Operator.EQUALS:
             raise ValidationError({"value": "Give the value to compare with."})
         if not self.attribute.strip():
             raise ValidationError({"attribute": "Give the attribute's name."})
+
+
+def _is_moment(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_sample(value: str) -> bool:
+    parts = value.split(":")
+    if len(parts) != 3 or not parts[0] or not all(p.isdigit() for p in parts[1:]):
+        return False
+    low, high = int(parts[1]), int(parts[2])
+    return 0 <= low < high <= 1000
 
 
 def _is_date(value: str) -> bool:

@@ -192,3 +192,14 @@ def test_clone_copies_content_lists_conditions_and_tags(world):
     assert copy.condition_triples() == [("city", "equals", "Lyon")]
     assert list(copy.lists.all()) == [world["news"]]
     assert copy.total == copy.sent == 0
+
+
+def test_malformed_shares_and_moments_are_refused_not_crashed_on(world):
+    for kind, value, say in [
+        ("sample", "ab1:900:100", "seed:low:high"),
+        ("sample", "nonsense", "seed:low:high"),
+        ("bounced", "last tuesday", "2026-03-01"),
+    ]:
+        with pytest.raises(ValidationError, match=say):
+            Condition(campaign=world["next"], kind=kind, value=value).full_clean()
+    Condition(campaign=world["next"], kind="bounced", value="2026-03-01T09:00").full_clean()
