@@ -26,7 +26,7 @@ from django.utils import timezone
 from automations import entry, waits
 from automations.models import Enrollment, Sequence, Step
 from automations.signals import sequence_event
-from campaigns.audience import condition_sql
+from campaigns.audience import RECEIVES_MAIL, condition_sql
 from campaigns.models import Click, Open
 from mailer import feed
 from subscribers.models import MailingList, Subscriber, Subscription
@@ -244,8 +244,7 @@ def _passing(step: Step, rows: list[Due]) -> set[int]:
     elif step.test == Step.Test.ON_LIST:
         test = f"""EXISTS (SELECT 1 FROM {SUBSCRIPTION} sub JOIN {MAILINGLIST} l
                    ON l.id = sub.mailing_list_id WHERE sub.subscriber_id = e.subscriber_id
-                   AND sub.mailing_list_id = %(list)s AND (sub.status = 'confirmed'
-                   OR (sub.status = 'unconfirmed' AND l.opt_in = 'single')))"""  # noqa: S608
+                   AND sub.mailing_list_id = %(list)s AND {RECEIVES_MAIL})"""  # noqa: S608
         params["list"] = step.mailing_list_id
     else:
         test, extra = condition_sql(step.operator, step.attribute, step.value, 0)

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from automations.models import Enrollment, Sequence, Step
+from campaigns.audience import RECEIVES_MAIL
 from subscribers.models import MailingList, Subscriber, SubscriberImport, Subscription
 
 ENROLLMENT = Enrollment._meta.db_table
@@ -39,7 +40,7 @@ _ON_SEQUENCE_LISTS = f"""EXISTS (
     WHERE sub.subscriber_id = s.id
       AND sub.mailing_list_id IN (SELECT mailinglist_id FROM automations_sequence_lists
                                   WHERE sequence_id = %(sequence)s)
-      AND (sub.status = 'confirmed' OR (sub.status = 'unconfirmed' AND l.opt_in = 'single'))
+      AND {RECEIVES_MAIL}
 )"""  # noqa: S608
 
 
@@ -101,7 +102,7 @@ def scan_list(sequence: Sequence) -> int:
         JOIN {MAILINGLIST} l ON l.id = sub.mailing_list_id
         WHERE sub.mailing_list_id = %(list)s AND sub.updated_at >= %(since)s
           AND sub.created_at >= %(activated)s
-          AND (sub.status = 'confirmed' OR (sub.status = 'unconfirmed' AND l.opt_in = 'single'))
+          AND {RECEIVES_MAIL}
     )"""  # noqa: S608
     params = {"list": sequence.trigger_list_id, "since": since, "activated": sequence.activated_at}
     added = _enroll(sequence, where, params)

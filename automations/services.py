@@ -164,12 +164,16 @@ def sequence_new_version(*, sequence: Sequence) -> Sequence:
     return sequence
 
 
-def sequence_enroll(*, sequence: Sequence, subscriber_ids: list[int]) -> int:
-    """Enter subscribers by hand (admin, API, import); returns how many entered now."""
+def _require_active(sequence: Sequence) -> None:
     if sequence.status != Sequence.Status.ACTIVE:
         raise SequenceError(
             f"Sequence {sequence.name!r} is {sequence.status}; activate it, then add people."
         )
+
+
+def sequence_enroll(*, sequence: Sequence, subscriber_ids: list[int]) -> int:
+    """Enter subscribers by hand (admin, API, import); returns how many entered now."""
+    _require_active(sequence)
     entered = entry.enroll(sequence, subscriber_ids)
     queues.enqueue_on_commit(queues.ADVANCE_SEQUENCES)
     return entered
@@ -177,10 +181,7 @@ def sequence_enroll(*, sequence: Sequence, subscriber_ids: list[int]) -> int:
 
 def sequence_enroll_import(*, sequence: Sequence, job: SubscriberImport) -> int:
     """Enter the people of a finished import (subscribe mode): whom it wrote to its list."""
-    if sequence.status != Sequence.Status.ACTIVE:
-        raise SequenceError(
-            f"Sequence {sequence.name!r} is {sequence.status}; activate it, then add people."
-        )
+    _require_active(sequence)
     if job.status != SubscriberImport.Status.DONE or job.mode != SubscriberImport.Mode.SUBSCRIBE:
         raise SequenceError(
             f"Import {job.pk} is not a finished import into a list; choose one that is."
