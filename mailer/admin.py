@@ -5,19 +5,20 @@ from django.core.validators import MinValueValidator
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from mailer import heartbeats
+from mailer import heartbeats, mailbox
 from mailer.models import (
     Bounce,
     BounceSettings,
     Delivery,
     DomainThrottle,
+    MailboxReport,
     PerformanceSettings,
     SmtpServer,
     TxMessage,
 )
 from mailer.sender import SETTINGS_EVERY
 from mailer.two_factor import LoginForm
-from subscribers.access import ScopedRelatedFilter, ScopedToLists
+from subscribers.access import ScopedRelatedFilter, ScopedToLists, restricted
 
 # The login form asks for an authenticator code of users who turned two-factor login on.
 admin.site.login_form = LoginForm
@@ -185,6 +186,40 @@ class BounceAdmin(ScopedToLists, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(MailboxReport)
+class MailboxReportAdmin(admin.ModelAdmin):
+    """What the bounce mailbox read, and why a message was not applied. The messages name
+    anyone's address, so a user limited to some lists does not see them."""
+
+    list_display = ["read_at", "outcome", "format", "bounces", "subject", "sender", "reason"]
+    list_filter = ["outcome", "format"]
+    search_fields = ["subject", "sender"]
+    readonly_fields = ["message"]
+    exclude = ["raw"]
+    actions = ["apply_by_hand"]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return not restricted(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="message as received")
+    def message(self, row: MailboxReport) -> str:
+        return bytes(row.raw).decode("utf-8", "replace") or "(applied: not kept)"
+
+    @admin.action(description="Apply the addresses they name as bounces", permissions=["bounce"])
+    def apply_by_hand(self, request, queryset) -> None:
+        counted = sum(mailbox.apply_by_hand(row) for row in queryset)
+        self.message_user(request, f"{counted} bounces and complaints recorded.")
+
+    def has_bounce_permission(self, request) -> bool:
+        return not restricted(request.user) and request.user.has_perm("mailer.add_bounce")
 
 
 @admin.register(BounceSettings)

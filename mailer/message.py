@@ -91,11 +91,16 @@ def _part(text: str, boundary: str) -> tuple[bytes, bytes]:
 
 
 def message_id(*, campaign_id: int, delivery_id: int, domain: str, secret: str) -> str:
-    """The same id for every attempt at one delivery, so receivers can discard a repeat."""
-    digest = hmac.new(
+    """The same id for every attempt at one delivery, so receivers can discard a repeat; its
+    signature lets a bounce report that quotes it be tied to the delivery (mailer.mailbox)."""
+    digest = id_signature(campaign_id=campaign_id, delivery_id=delivery_id, secret=secret)
+    return f"<c{campaign_id}.d{delivery_id}.{digest}@{domain}>"
+
+
+def id_signature(*, campaign_id: int, delivery_id: int, secret: str) -> str:
+    return hmac.new(
         secret.encode(), f"{campaign_id}:{delivery_id}".encode(), hashlib.sha256
     ).hexdigest()[:12]
-    return f"<c{campaign_id}.d{delivery_id}.{digest}@{domain}>"
 
 
 def build_message(

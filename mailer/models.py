@@ -387,4 +387,5 @@ class Bounce(models.Model):
         return f"{self.get_kind_display()}: {self.email}"
 
 
-from mailer.tx_models import TxMessage  # noqa: E402, F401  (one of the app's models)
+from mailer.mailbox_models import MailboxReport  # noqa: E402, F401  (the app's models)
+from mailer.tx_models import TxMessage  # noqa: E402, F401

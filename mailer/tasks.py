@@ -6,7 +6,7 @@ from typing import TypedDict
 
 from celery import shared_task
 
-from mailer import batch, dispatcher, transactional, tx
+from mailer import batch, dispatcher, mailbox, transactional, tx
 from mailer.smtp import ServerUnavailable
 from settings import queues
 
@@ -88,3 +88,10 @@ def send_tx(*, message_id: int) -> str:
     """One transactional message (`POST /api/tx`, the e-mail backend); it retries by its row,
     which the dispatcher's tick queues again when it is due."""
     return tx.deliver(message_id)
+
+
+@shared_task(name=queues.READ_BOUNCE_MAILBOX, ignore_result=True)
+def read_bounce_mailbox() -> dict:
+    """Read the bounce mailbox (BOUNCE_MAILBOX_URL): bounces and complaints that arrive as
+    mail, for providers without webhooks."""
+    return mailbox.read_mailbox()

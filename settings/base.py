@@ -369,6 +369,8 @@ METRICS_TOKEN = read_secret(
 ANYMAIL = hooks.ANYMAIL
 BOUNCE_WEBHOOK_TOKEN = hooks.BOUNCE_WEBHOOK_TOKEN
 WEBHOOKS_ALLOW_PRIVATE_URLS = hooks.WEBHOOKS_ALLOW_PRIVATE_URLS
+BOUNCE_MAILBOX, BOUNCE_MAILBOX_KEEP_IN = hooks.BOUNCE_MAILBOX, hooks.BOUNCE_MAILBOX_KEEP_IN
+CELERY_BEAT_SCHEDULE.update(hooks.MAILBOX_BEAT)
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ RUN_IMPORT = "subscribers.tasks.run_import"
 FLUSH_TRACKING = "campaigns.tasks.flush_tracking"
 DELIVER_WEBHOOKS = "webhooks.tasks.deliver_webhooks"
 ADVANCE_SEQUENCES = "automations.tasks.advance_sequences"
+READ_BOUNCE_MAILBOX = "mailer.tasks.read_bounce_mailbox"
 
 # Which queue each task goes to (the four queues of the design).
 ROUTES: dict[str, str] = {
@@ -34,6 +35,7 @@ ROUTES: dict[str, str] = {
     SEND_OPTIN_CONFIRMATION: "transactional",
     SEND_SUBSCRIBER_NOTICE: "transactional",
     SEND_TX: "transactional",
+    READ_BOUNCE_MAILBOX: "default",
     "subscribers.tasks.*": "default",
     "campaigns.tasks.*": "default",
     "webhooks.tasks.*": "default",

@@ -11,6 +11,7 @@ from settings import queues
 from settings.celery import app
 from settings.redis import get_redis
 from tests.factories import SmtpServerFactory
+from tests.imap_server import ImapServer
 from tests.smtp_sink import SmtpSink
 
 
@@ -117,6 +118,14 @@ def roles(db) -> None:
 
     importlib.import_module("mailer.migrations.0008_roles").create_roles(apps, None)
     importlib.import_module("mailer.migrations.0012_transactional_permissions").grant(apps, None)
+    importlib.import_module("mailer.migrations.0015_mailbox_permissions").grant(apps, None)
     importlib.import_module("webhooks.migrations.0002_permissions").grant(apps, None)
     importlib.import_module("automations.migrations.0002_permissions").grant(apps, None)
     importlib.import_module("campaigns.migrations.0019_ab_test_permissions").grant(apps, None)
+
+
+@pytest.fixture
+def imap_server() -> Iterator[ImapServer]:
+    server = ImapServer().start()
+    yield server
+    server.stop()

@@ -1,0 +1,36 @@
+"""What the bounce mailbox read (mailer.mailbox): one row per message taken from it, so that a
+message is applied once however often it is read, and every message that was not applied
+says why and stays here to be looked at. Imported by mailer.models."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class MailboxReport(models.Model):
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        UNMATCHED = "unmatched", "Not tied to a message of ours"
+        NOT_A_REPORT = "not_a_report", "Not a bounce or complaint"
+        UNREADABLE = "unreadable", "Unreadable"
+
+    # sha256 of the message as it was read: the same message read twice is one row.
+    digest = models.CharField(max_length=64, unique=True)
+    read_at = models.DateTimeField(auto_now_add=True)
+    sender = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    format = models.CharField(
+        max_length=5, help_text="dsn (RFC 3464), arf (RFC 5965), other (older formats), none."
+    )
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    reason = models.CharField(max_length=500, blank=True, help_text="Why it was not applied.")
+    bounces = models.PositiveIntegerField(default=0, help_text="Bounces and complaints recorded.")
+    # The message itself, kept when it was not applied (up to 1 MB), for a person to read.
+    raw = models.BinaryField(blank=True, default=b"")
+
+    class Meta:
+        ordering = ["-read_at"]
+        indexes = [models.Index(fields=["outcome", "read_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()}: {self.subject or '(no subject)'}"
