@@ -13,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from devstack.packages import ensure_test_packages
 from devstack.processes import Service, port_open, wait_for
 from devstack.servers import Postgres, redis_service, wait_for_redis
 
@@ -277,28 +278,6 @@ def cmd_status(_args: argparse.Namespace) -> int:
     return 0 if all_up else 3
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive the system's Chromium; install the Debian package if missing."""
-    if shutil.which("chromium") or os.environ.get("CHROMIUM"):
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print(
-            "note: Chromium is missing, so the browser tests will fail; install the package "
-            "`chromium` (or set CHROMIUM to a Chromium executable)."
-        )
-        return
-    print("Installing Chromium for the browser tests (apt-get install chromium)", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-
-    def apt(*args: str) -> int:
-        return subprocess.run(["apt-get", *args], env=env, stdout=subprocess.DEVNULL).returncode
-
-    install = ("install", "-y", "-qq", "--no-install-recommends", "chromium")
-    if apt(*install) != 0:  # the package lists may be missing on a fresh machine
-        apt("update", "-qq")
-        apt(*install)
-
-
 def cmd_test(args: argparse.Namespace) -> int:
     state = STATE / "test"
     shutil.rmtree(state, ignore_errors=True)
@@ -337,7 +316,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         ("pytest", [PYTHON, "-m", "pytest", *args.pytest_args]),
     ]
     results: list[tuple[str, int, float]] = []
-    ensure_chromium()
+    ensure_test_packages()
     try:
         print(postgres.start())
         print(redis.start())

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import importlib
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,7 @@ from settings.celery import app
 from settings.redis import get_redis
 from tests.factories import SmtpServerFactory
 from tests.imap_server import ImapServer
+from tests.pop3_server import Pop3Server
 from tests.smtp_sink import SmtpSink
 
 
@@ -129,3 +133,14 @@ def imap_server() -> Iterator[ImapServer]:
     server = ImapServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def pop3_server() -> Iterator[Pop3Server]:
+    # Not under tmp_path: Dovecot's own users must be able to reach the folder.
+    root = Path(tempfile.mkdtemp(prefix="dovecot-"))
+    root.chmod(0o755)
+    server = Pop3Server(root).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)

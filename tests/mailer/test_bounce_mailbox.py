@@ -281,3 +281,43 @@ def test_broken_messages_do_not_stop_the_reading_and_are_kept(imap_server):
 def test_without_a_mailbox_url_nothing_is_read(settings):
     settings.BOUNCE_MAILBOX = None
     assert mailbox.read_mailbox() == {"skipped": "BOUNCE_MAILBOX_URL is not set"}
+
+
+def test_the_mailbox_is_read_over_pop3_too(pop3_server):
+    delivery = sent_to(SubscriberFactory(email="pop@readers.example"))
+    pop3_server.deliver(
+        sample("exim_01.txt", delivery.email, signed(delivery)),
+        sample("aol_01.txt", "someone@aol.example"),
+    )
+
+    assert mailbox.read_mailbox(pop3_server.config_dict) == {"applied": 1, "unmatched": 1}
+
+    assert Bounce.objects.get().email == delivery.email
+    assert pop3_server.count() == 0  # deleted at QUIT, after the rows were committed
+
+
+def test_a_pop3_reading_cut_short_deletes_nothing_and_the_next_counts_nothing_twice(
+    pop3_server, monkeypatch
+):
+    first, second = (sent_to(SubscriberFactory(email=f"p{n}@readers.example")) for n in (1, 2))
+    pop3_server.deliver(
+        sample("dsn_01.txt", first.email, signed(first)),
+        sample("dsn_11.txt", second.email, signed(second)),
+    )
+    handled = mailbox.handle
+
+    def crash_on_the_second(raw: bytes) -> str:
+        if MailboxReport.objects.exists():
+            raise ConnectionResetError("the worker lost its connection")
+        return handled(raw)
+
+    monkeypatch.setattr(mailbox, "handle", crash_on_the_second)
+    with pytest.raises(ConnectionResetError):
+        mailbox.read_mailbox(pop3_server.config_dict)
+    assert pop3_server.count() == 2  # no QUIT: nothing deleted
+    monkeypatch.setattr(mailbox, "handle", handled)
+
+    assert mailbox.read_mailbox(pop3_server.config_dict) == {"applied": 2}
+
+    assert sorted(Bounce.objects.values_list("email", flat=True)) == [first.email, second.email]
+    assert pop3_server.count() == 0
