@@ -138,6 +138,7 @@ class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
         ("Content", {"fields": ["template", "format", "body"]}),
         ("Sending", {"fields": ["send_at", "rate_limit", "weight", "smtp_server"]}),
         ("Tracking", {"fields": ["track_opens", "track_clicks"]}),
+        ("Public archive", {"fields": ["archive", "archive_slug", "archive_meta"]}),
         (
             "Progress",
             {

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import UUID4
 from django.utils import timezone
+from django.utils.text import slugify
 
 from campaigns.layouts import Template
 from campaigns.rendering import (
@@ -170,6 +171,28 @@ class Campaign(models.Model):
         on_delete=models.PROTECT,
         help_text="Send through this server only. Empty: any enabled server, by weight.",
     )
+    # The public archive (campaigns/archive.py), shown for a placeholder subscriber.
+    archive = models.BooleanField(
+        "publish in the archive",
+        default=False,
+        db_default=False,
+        help_text="Once sent, show it on the public archive page of its lists and in their feed.",
+    )
+    archive_slug = models.SlugField(
+        max_length=200,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="Its address in the archive, /archive/<slug>/; empty: made from the name.",
+    )
+    archive_meta = models.JSONField(
+        "archive placeholder",
+        default=dict,
+        db_default={},
+        blank=True,
+        help_text='What the archive shows as the subscriber, e.g. {"name": "Reader", '
+        '"attributes": {"city": "Lyon"}}; never anyone\'s real data.',
+    )
 
     # Counters, written in the same transaction as the ledger rows they count.
     total = models.PositiveIntegerField(default=0)
@@ -222,6 +245,13 @@ class Campaign(models.Model):
     def clean(self) -> None:
         if self.from_email and (problem := sender_problem(self.from_email)):
             raise ValidationError({"from_email": problem})
+        meta = self.archive_meta
+        if not isinstance(meta, dict) or not set(meta) <= {"name", "attributes"}:
+            raise ValidationError({"archive_meta": 'Write {"name": "Reader", "attributes": {}}.'})
+        if self.archive_slug in ("feed", "list"):
+            raise ValidationError({"archive_slug": "The archive's own pages use this name."})
+        if self.archive and not self.archive_slug:
+            self.archive_slug = self.free_slug()
         if not self.subject or not self.body:
             return  # the form already says these are required
         try:
@@ -229,6 +259,18 @@ class Campaign(models.Model):
         except TemplateError as error:
             field = "subject" if str(error).startswith("The subject") else "body"
             raise ValidationError({field: str(error)}) from error
+
+    def free_slug(self) -> str:
+        """An archive address made from the name, with a number added if it is taken."""
+        base = slugify(self.name)[:180].strip("-") or "campaign"
+        base = f"{base}-campaign" if base in ("feed", "list") else base
+        taken = set(
+            Campaign.objects.exclude(pk=self.pk)
+            .filter(archive_slug__startswith=base)
+            .values_list("archive_slug", flat=True)
+        )
+        candidates = (base if n == 1 else f"{base}-{n}" for n in range(1, len(taken) + 2))
+        return next(slug for slug in candidates if slug not in taken)
 
     def effective_rate(self, default: int | None) -> int | None:
         """Its own rate limit, or `default` (Settings → Performance) when it sets none."""

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 
 from api.urls import api
 from api.urls import not_found as api_not_found
+from campaigns import archive
 from campaigns import views as campaign_views
 from mailer import two_factor
 from mailer import views as mailer_views
@@ -37,6 +38,18 @@ urlpatterns = [
     path("p/<str:token>/export/", subscriber_views.preferences_export, name="preferences-export"),
     path("p/<str:token>/erase/", subscriber_views.preferences_erase, name="preferences-erase"),
     path("v/<str:token>/", campaign_views.view_in_browser, name="view-in-browser"),
+    # The public archive of campaigns marked so, with RSS and Atom feeds.
+    path("archive/", archive.index, name="archive"),
+    path("archive/feed/", archive.ArchiveFeed(), name="archive-feed"),
+    path("archive/feed/atom/", archive.ArchiveAtomFeed(), name="archive-atom"),
+    path("archive/list/<uuid:list_uuid>/", archive.index, name="archive-list"),
+    path("archive/list/<uuid:list_uuid>/feed/", archive.ArchiveFeed(), name="archive-list-feed"),
+    path(
+        "archive/list/<uuid:list_uuid>/feed/atom/",
+        archive.ArchiveAtomFeed(),
+        name="archive-list-atom",
+    ),
+    path("archive/<slug:slug>/", archive.message, name="archive-message"),
     path("o/<str:token>/", campaign_views.open_pixel, name="open"),
     path("c/<str:token>/<int:link_id>/", campaign_views.click, name="click"),
 ]
