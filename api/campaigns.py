@@ -42,6 +42,8 @@ FORMATS = {
     "plain": Campaign.Format.PLAIN,
 }
 EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.PAUSED)
+# What may change at any time: whether and how a campaign shows in the public archive.
+ARCHIVE_FIELDS = {"archive", "archive_slug", "archive_meta"}
 ContentType = Literal["richtext", "html", "markdown", "plain"]
 
 
@@ -59,6 +61,9 @@ class NewCampaign(Schema):
     tags: list[str] = []
     messenger: Literal["email"] = "email"
     headers: list[dict[str, str]] = []
+    archive: bool = False
+    archive_slug: str | None = None
+    archive_meta: dict[str, Any] = {}
 
 
 class CampaignChange(Schema):
@@ -71,6 +76,9 @@ class CampaignChange(Schema):
     send_at: datetime | None = None
     template_id: int | None = None
     tags: list[str] | None = None
+    archive: bool | None = None
+    archive_slug: str | None = None
+    archive_meta: dict[str, Any] | None = None
 
 
 class CampaignFilters(Schema):
@@ -115,6 +123,9 @@ def as_json(campaign: Campaign) -> dict[str, Any]:
         "headers": [],
         "tags": campaign.tags,
         "template_id": campaign.template_id,
+        "archive": campaign.archive,
+        "archive_slug": campaign.archive_slug,
+        "archive_meta": campaign.archive_meta,
         "status": campaign.status,
         "lists": [{"id": m.pk, "name": m.name} for m in campaign.lists.all()],
         "to_send": campaign.total,
@@ -225,6 +236,9 @@ def create_campaign(request: ApiRequest, body: NewCampaign) -> dict[str, Any]:
         template=template_of(body.template_id)
         or Template.objects.filter(is_default=True, kind="campaign").first(),
         tags=body.tags,
+        archive=body.archive,
+        archive_slug=body.archive_slug or None,
+        archive_meta=body.archive_meta,
     )
     save(campaign, usable_lists(request.auth, body.lists))
     return {"data": as_json(get_visible(request.auth, campaign.pk))}
@@ -234,15 +248,18 @@ def create_campaign(request: ApiRequest, body: NewCampaign) -> dict[str, Any]:
 def update_campaign(request: ApiRequest, campaign_id: int, body: CampaignChange) -> dict[str, Any]:
     require(request.auth, "campaigns.change_campaign", "change campaigns")
     campaign = get_visible(request.auth, campaign_id)
-    if campaign.status not in EDITABLE:
+    archive_only = set(body.model_dump(exclude_none=True)) <= ARCHIVE_FIELDS
+    if campaign.status not in EDITABLE and not archive_only:
         raise HttpError(
             400,
             f"Campaign {campaign_id} is {campaign.status}: every recipient gets what it said "
             "when it started. Pause it to edit it.",
         )
-    for field in ("name", "from_email", "send_at", "tags"):
+    for field in ("name", "from_email", "send_at", "tags", "archive", "archive_meta"):
         if (value := getattr(body, field)) is not None:
             setattr(campaign, field, value)
+    if body.archive_slug is not None:
+        campaign.archive_slug = body.archive_slug or None
     if body.subject is not None:
         campaign.subject = listmonk(body.subject)
     if body.body is not None:
@@ -253,7 +270,8 @@ def update_campaign(request: ApiRequest, campaign_id: int, body: CampaignChange)
         campaign.template = template_of(body.template_id)
     lists = usable_lists(request.auth, body.lists) if body.lists is not None else None
     save(campaign, lists)
-    services.campaign_content_edited(campaigns=[campaign])
+    if not archive_only:
+        services.campaign_content_edited(campaigns=[campaign])
     return {"data": as_json(get_visible(request.auth, campaign_id))}
 
 

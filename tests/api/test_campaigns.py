@@ -78,6 +78,26 @@ def test_a_sending_campaign_cannot_be_edited_or_deleted(api_client):
     assert api_client.delete(f"/campaigns/{running.pk}").status_code == 400
 
 
+def test_a_finished_campaign_is_put_in_the_archive_as_listmonk_does_it(api_client):
+    finished = CampaignFactory(
+        name="Spring news", lists=[MailingListFactory()], status=Campaign.Status.FINISHED
+    )
+    changed = api_client.put(
+        f"/campaigns/{finished.pk}", {"archive": True, "archive_meta": {"name": "Reader"}}
+    )
+    assert changed.status_code == 200, changed.json()
+    data = changed.json()["data"]
+    assert (data["archive"], data["archive_slug"], data["archive_meta"]) == (
+        True,
+        "spring-news",
+        {"name": "Reader"},
+    )
+    content = api_client.put(f"/campaigns/{finished.pk}", {"archive": False, "body": "new"})
+    assert content.status_code == 400  # content still needs a draft or paused campaign
+    bad = api_client.put(f"/campaigns/{finished.pk}", {"archive_meta": {"email": "x@y.z"}})
+    assert bad.status_code == 400 and "archive_meta" in bad.json()["message"]
+
+
 def test_start_pause_resume_and_cancel_through_status(api_client, queued):
     campaign = CampaignFactory(lists=[MailingListFactory()])
     started = api_client.put(f"/campaigns/{campaign.pk}/status", {"status": "running"})
