@@ -1,6 +1,5 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -8,7 +7,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from campaigns import tracking
 from campaigns.admin_actions import (
     cancel,
     clone,
@@ -19,8 +17,9 @@ from campaigns.admin_actions import (
     start,
 )
 from campaigns.admin_filters import TagFilter
+from campaigns.admin_report import ReportViews
 from campaigns.audience import audience_count
-from campaigns.models import Campaign, CampaignVersion, Condition, Template
+from campaigns.models import Campaign, Condition, Template
 from campaigns.rendering import TemplateError
 from campaigns.sanitising import sanitise
 from campaigns.services import (
@@ -34,8 +33,6 @@ from campaigns.services import (
     campaign_start,
 )
 from campaigns.views import render_for
-from mailer import reports
-from mailer.status import campaign_status
 from subscribers import access
 from subscribers.access import ScopedRelatedFilter, ScopedToLists
 from subscribers.addresses import lookup_form
@@ -86,24 +83,13 @@ class TemplateAdmin(admin.ModelAdmin):
         return super().get_readonly_fields(request, obj)
 
 
-def _versions(campaign: Campaign) -> list[dict]:
-    """Each content version the campaign sent, and to how many recipients (shown once there
-    is more than one)."""
-    counts = reports.sent_by_version(campaign.pk)
-    versions = [
-        {"version": v, "sent": counts.get(v.number, 0)}
-        for v in CampaignVersion.objects.filter(campaign=campaign)
-    ]
-    return versions if len(versions) > 1 else []
-
-
 # A campaign in these states is sending or about to: its content and audience are fixed.
 SENDING = (Campaign.Status.SCHEDULED, Campaign.Status.RUNNING)
 CONTENT_FIELDS = ["subject", "from_email", "lists", "template", "format", "body"]
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
+class CampaignAdmin(ScopedToLists, ReportViews):
     # Shown only to those who may see every list it mails (subscribers/access.py).
     list_path = "lists"
     every_list = True
@@ -195,44 +181,6 @@ class CampaignAdmin(ScopedToLists, admin.ModelAdmin):
             path("<int:campaign_id>/act/<str:action>/", act, name="campaigns_campaign_act"),
             *super().get_urls(),
         ]
-
-    def report_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
-        """Progress, messages per minute, outcomes, grouped error replies, and actions."""
-        campaign = get_object_or_404(self.get_queryset(request), pk=campaign_id)
-        if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
-        status = campaign_status(campaign)
-        minutes = reports.sent_per_minute(campaign.pk)
-        peak = max((n for _, n in minutes), default=0)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Campaign: {campaign.name}",
-            "opts": self.model._meta,
-            "campaign": campaign,
-            "status": status,
-            "outcomes": reports.outcomes(campaign.pk),
-            "tracking": tracking.campaign_stats(campaign.pk),
-            "bounces": dict(
-                campaign.bounces.values_list("kind")
-                .annotate(n=Count("id"))
-                .values_list("kind", "n")
-            ),
-            "errors": reports.error_replies(campaign.pk),
-            "versions": _versions(campaign),
-            "minutes": [
-                {"minute": m, "sent": n, "height": round(100 * n / peak) if peak else 0}
-                for m, n in minutes
-            ],
-            "peak": peak,
-            "actions": (
-                self.available_actions(campaign)
-                if self.has_send_permission(request, campaign)
-                else []
-            ),
-            "can_change": self.has_change_permission(request, campaign),
-            "can_resend": self.has_add_permission(request) and campaign.started_at is not None,
-        }
-        return TemplateResponse(request, "admin/campaigns/campaign/report.html", context)
 
     def preview_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
         """The message as a chosen subscriber would get it, HTML and text; test sends."""

@@ -339,6 +339,14 @@ class BounceSettings(SingleRow):
         validators=[MinValueValidator(1)],
         help_text="A complaint is the recipient marking a message as spam; 1 is the norm.",
     )
+    alert_bounce_rate = models.DecimalField(
+        "bounce rate that needs attention (%)",
+        max_digits=4,
+        decimal_places=1,
+        default=5,
+        db_default=5,
+        help_text="The dashboard lists a campaign whose bounces reach this share of its sent.",
+    )
 
     class Meta:
         verbose_name = "bounce settings"

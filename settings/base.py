@@ -83,7 +83,8 @@ SECURE_SSL_REDIRECT = read_bool(
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the workbench's admin site (dashboard, analytics, sections)
+    "workbench.apps.WorkbenchAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -101,6 +102,7 @@ INSTALLED_APPS = [
     "automations",
     "webhooks",
     "api",
+    "workbench",
 ]
 
 MIDDLEWARE = [

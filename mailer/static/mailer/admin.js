@@ -38,10 +38,16 @@
             page = new DOMParser().parseFromString(html, "text/html");
           }
           fresh = page.getElementById(box.id);
-          if (fresh) box.innerHTML = fresh.innerHTML;
+          if (fresh) {
+            // What the reader opened (a chart's numbers) stays open.
+            const open = Array.from(box.querySelectorAll("details[open][id]"), (d) => d.id);
+            box.innerHTML = fresh.innerHTML;
+            open.forEach((id) => { const d = document.getElementById(id); if (d) d.open = true; });
+          }
         }
         if (!fresh) continue;
         box.dataset.updated = new Date().toISOString();
+        document.dispatchEvent(new CustomEvent("mailer:refreshed", {detail: box}));
         if (!fresh.hasAttribute("data-live")) box.removeAttribute("data-live");
       }
     } catch (error) {
