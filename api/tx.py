@@ -177,6 +177,7 @@ def send_tx(request: ApiRequest) -> HttpResponse:
     if body.from_email and (problem := sender_problem(body.from_email)):
         raise HttpError(400, problem)
     template = template_of(body)
+    attachments = [*tx.template_attachments(template), *attachments]
     try:
         if body.subject is not None:
             template.subject = translate(body.subject)  # listmonk's syntax, as a template's

@@ -17,7 +17,7 @@ from campaigns.admin_actions import (
     start,
 )
 from campaigns.admin_filters import TagFilter
-from campaigns.admin_report import ReportViews
+from campaigns.admin_media import CampaignAttachmentInline, TemplateAttachmentInline
 from campaigns.audience import audience_count
 from campaigns.models import Campaign, Condition, Template
 from campaigns.rendering import TemplateError
@@ -33,6 +33,7 @@ from campaigns.services import (
     campaign_start,
 )
 from campaigns.views import render_for
+from mailer.campaign_report import ReportViews
 from subscribers import access
 from subscribers.access import ScopedRelatedFilter, ScopedToLists
 from subscribers.addresses import lookup_form
@@ -76,6 +77,10 @@ class TemplateAdmin(admin.ModelAdmin):
         if change and "html" in form.changed_data:
             campaign_content_edited(campaigns=obj.campaign_set.all())
 
+    def get_inlines(self, request, obj):
+        # A transactional message may carry files; a campaign layout carries none.
+        return [TemplateAttachmentInline] if obj and obj.kind == Template.Kind.TX else []
+
     def get_readonly_fields(self, request, obj=None):
         # Recipients of a sending campaign all get the layout it started with.
         if obj is not None and obj.campaign_set.filter(status__in=SENDING).exists():
@@ -107,7 +112,7 @@ class CampaignAdmin(ScopedToLists, ReportViews):
     search_fields = ["name", "subject"]
     filter_horizontal = ["lists"]
     actions = [start, pause, resume, cancel, send_test, clone]
-    inlines = [ConditionInline]
+    inlines = [ConditionInline, CampaignAttachmentInline]
     readonly_fields = [
         "audience",
         "status",

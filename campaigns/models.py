@@ -395,5 +395,6 @@ class Unsubscribe(models.Model):
 
 
 from campaigns.ab import ABTest, Variant  # noqa: E402, F401  (the app's models)
-from campaigns.segments import Condition  # noqa: E402, F401  (one of the app's models)
-from campaigns.versions import CampaignVersion  # noqa: E402, F401  (one of the app's models)
+from campaigns.media import Media  # noqa: E402, F401
+from campaigns.segments import Condition  # noqa: E402, F401
+from campaigns.versions import CampaignVersion  # noqa: E402, F401

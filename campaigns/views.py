@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import escape
+from django.utils.http import content_disposition_header
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from campaigns import tracking
-from campaigns.models import Campaign, TrackedLink
+from campaigns.models import Campaign, Media, TrackedLink
 from campaigns.rendering import TemplateError
 from campaigns.sanitising import sanitise
 from mailer.compose import CampaignComposer
@@ -116,3 +118,25 @@ def _link_url(campaign_id: int, link_id: int) -> str | None:
         if url is not None and len(_links_cache) < 100_000:
             _links_cache[(campaign_id, link_id)] = url
     return url
+
+
+def library_file(request: HttpRequest, name: str) -> FileResponse:
+    """A media library file, from the local `library` storage (an S3 bucket serves its own).
+    Only files the library holds are served, with the type checked at upload, never run."""
+    media = Media.objects.filter(Q(file=name) | Q(thumbnail=name)).first()
+    if media is None:
+        raise Http404("No such file in the media library.")
+    thumbnail = media.thumbnail.name == name
+    stored = media.thumbnail if thumbnail else media.file
+    try:
+        handle = stored.open("rb")
+    except FileNotFoundError as error:
+        raise Http404("The file is missing from storage.") from error
+    response = FileResponse(handle, content_type="image/png" if thumbnail else media.content_type)
+    if media.kind == Media.Kind.FILE and not thumbnail:
+        response["Content-Disposition"] = content_disposition_header(True, media.name)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    # Stored names are random and never reused: the file at an address never changes.
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response

@@ -13,6 +13,7 @@ from django.conf import settings
 from campaigns.models import Campaign
 from campaigns.rendering import PreparedContent
 from mailer.message import (
+    attachment_parts,
     build_message,
     encode_address,
     encode_header,
@@ -51,6 +52,11 @@ class CampaignComposer:
             encode_header("List-Id", self.list_id),
             encode_header("X-Campaign-ID", str(campaign.pk)),
         ]
+        # Files from the media library, encoded once for every recipient's message.
+        files = list(campaign.attachments.all()) if campaign.pk else []
+        self.attachments = attachment_parts(
+            ((f.name, f.content_type, f.read()) for f in files), self.boundary
+        )
 
     def context(
         self,
@@ -109,4 +115,5 @@ class CampaignComposer:
             text=rendered.text,
             html=rendered.html,
             boundary=self.boundary,
+            attachments=self.attachments,
         )

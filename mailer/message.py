@@ -13,6 +13,8 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from email.header import Header
+from email.message import MIMEPart
+from email.policy import SMTP
 from email.utils import formataddr, parseaddr
 
 CRLF = b"\r\n"
@@ -109,11 +111,17 @@ def build_message(
     text: str,
     html: str | None,
     boundary: str,
+    attachments: bytes = b"",
 ) -> bytes:
     """headers: (name, value) pairs, or lines already made by encode_header (the headers
-    that are the same for every recipient), in order; the MIME headers are added here."""
+    that are the same for every recipient), in order; the MIME headers are added here.
+    attachments: parts made once per campaign by attachment_parts (the same bytes for every
+    recipient), each starting with its boundary line."""
     lines = [h if isinstance(h, bytes) else encode_header(*h) for h in headers]
     lines.append(b"MIME-Version: 1.0")
+    if attachments:
+        mixed = (boundary + "m").encode()
+        lines += [b'Content-Type: multipart/mixed; boundary="' + mixed + b'"', b"", b"--" + mixed]
     text_encoding, text_body = _part(text, boundary)
     if html is None:
         lines += [
@@ -122,23 +130,38 @@ def build_message(
             b"",
             text_body,
         ]
-        return CRLF.join(lines)
-    html_encoding, html_body = _part(html, boundary)
-    b = boundary.encode()
-    lines += [
-        b'Content-Type: multipart/alternative; boundary="' + b + b'"',
-        b"",
-        b"--" + b,
-        b'Content-Type: text/plain; charset="utf-8"',
-        b"Content-Transfer-Encoding: " + text_encoding,
-        b"",
-        text_body,
-        b"--" + b,
-        b'Content-Type: text/html; charset="utf-8"',
-        b"Content-Transfer-Encoding: " + html_encoding,
-        b"",
-        html_body,
-        b"--" + b + b"--",
-        b"",
-    ]
+    else:
+        html_encoding, html_body = _part(html, boundary)
+        b = boundary.encode()
+        lines += [
+            b'Content-Type: multipart/alternative; boundary="' + b + b'"',
+            b"",
+            b"--" + b,
+            b'Content-Type: text/plain; charset="utf-8"',
+            b"Content-Transfer-Encoding: " + text_encoding,
+            b"",
+            text_body,
+            b"--" + b,
+            b'Content-Type: text/html; charset="utf-8"',
+            b"Content-Transfer-Encoding: " + html_encoding,
+            b"",
+            html_body,
+            b"--" + b + b"--",
+        ]
+        if not attachments:
+            lines.append(b"")
+    if attachments:
+        lines += [attachments, b"--" + (boundary + "m").encode() + b"--", b""]
     return CRLF.join(lines)
+
+
+def attachment_parts(files: Iterable[tuple[str, str, bytes]], boundary: str) -> bytes:
+    """Files (name, content type, bytes) as the parts of a multipart/mixed message, base64
+    encoded once: build_message puts these same bytes in every recipient's message."""
+    parts = []
+    for filename, content_type, content in files:
+        part = MIMEPart(policy=SMTP)
+        maintype, _, subtype = content_type.partition("/")
+        part.set_content(content, maintype=maintype, subtype=subtype, filename=filename)
+        parts.append(b"--" + (boundary + "m").encode() + CRLF + part.as_bytes().rstrip(CRLF))
+    return CRLF.join(parts)

@@ -116,6 +116,16 @@ def render(
     return _compiled(template.subject, template.html, format).render(context)
 
 
+def template_attachments(template: Template) -> list[Attachment]:
+    """The files a transactional template carries from the media library."""
+    if template.pk is None:  # a body sent with the request, not a stored template
+        return []
+    return [
+        Attachment(filename=m.name, content_type=m.content_type, content=m.read())
+        for m in template.attachments.all()
+    ]
+
+
 def compose(
     *,
     sender: str,

@@ -10,7 +10,7 @@ from django.utils.csp import CSP
 from kombu import Queue
 from psycopg_pool import ConnectionPool
 
-from settings import hooks, logformat, queues
+from settings import hooks, logformat, queues, storage
 from settings.environment import (
     read_bool,
     read_choice,
@@ -238,16 +238,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = read_str("STATIC_ROOT", "Folder collectstatic fills.", default="staticfiles")
 # The API docs' scripts, found without importing django-ninja (and pydantic) in every worker.
 STATICFILES_DIRS = [Path(str(find_spec("ninja").origin)).parent / "static"]  # type: ignore[union-attr]
-# Uploaded files (subscriber imports and their error reports). The web app writes them and
-# the `default` queue's worker reads them: in compose both mount the same volume here.
-MEDIA_ROOT = read_str(
-    "MEDIA_ROOT",
-    "Folder for uploaded files (imports); shared by the web app and the workers.",
-    default="media",
-)
+# Uploaded files: private uploads in MEDIA_ROOT, the public media library (settings/storage.py).
+MEDIA_ROOT = storage.MEDIA_ROOT
 MEDIA_URL = "media/"
+MEDIA_MAX_BYTES, ATTACHMENTS_MAX_BYTES = storage.MEDIA_MAX_BYTES, storage.ATTACHMENTS_MAX_BYTES
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "library": storage.LIBRARY,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 

@@ -50,6 +50,8 @@ urlpatterns = [
         name="archive-list-atom",
     ),
     path("archive/<slug:slug>/", archive.message, name="archive-message"),
+    # The media library's files (a local folder; an S3 bucket serves its own).
+    path("media/library/<str:name>", campaign_views.library_file, name="media-library-file"),
     path("o/<str:token>/", campaign_views.open_pixel, name="open"),
     path("c/<str:token>/<int:link_id>/", campaign_views.click, name="click"),
 ]

@@ -126,6 +126,7 @@ def roles(db) -> None:
     importlib.import_module("webhooks.migrations.0002_permissions").grant(apps, None)
     importlib.import_module("automations.migrations.0002_permissions").grant(apps, None)
     importlib.import_module("campaigns.migrations.0019_ab_test_permissions").grant(apps, None)
+    importlib.import_module("campaigns.migrations.0022_media_permissions").grant(apps, None)
 
 
 @pytest.fixture

@@ -1,0 +1,174 @@
+"""The media library: images and files that campaigns show or attach, and transactional
+templates attach. Stored through Django's storage API in the `library` storage (a local folder
+by default, S3-compatible storage by configuration: settings/storage.py), apart from the
+private uploads (subscriber imports). Imported by campaigns.models.
+
+Each upload is checked before it is kept: its size, its type read from its bytes (never from
+its name), images opened with Pillow (and refused when they would decode to an enormous
+picture), and a thumbnail made. SVG and HTML are refused: they can carry scripts.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import PurePosixPath
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.db import models
+from PIL import Image, UnidentifiedImageError
+
+# Pillow's format name -> the type the file is served and attached as.
+IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
+# Other files by extension, each with the first bytes it must start with ("" for text).
+FILE_TYPES = {
+    "pdf": ("application/pdf", b"%PDF-"),
+    "txt": ("text/plain", b""),
+    "csv": ("text/csv", b""),
+    "ics": ("text/calendar", b"BEGIN:VCALENDAR"),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", b"PK"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", b"PK"),
+    "pptx": ("application/vnd.openxmlformats-officedocument.presentationml.presentation", b"PK"),
+    "odt": ("application/vnd.oasis.opendocument.text", b"PK"),
+    "ods": ("application/vnd.oasis.opendocument.spreadsheet", b"PK"),
+    "zip": ("application/zip", b"PK"),
+}
+MAX_PIXELS = 40_000_000
+THUMBNAIL = (320, 320)
+
+
+def size_text(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.0f} KB"
+
+
+def library_storage() -> Any:
+    return storages["library"]
+
+
+def _stored_name(instance: Media, filename: str) -> str:
+    extension = PurePosixPath(filename).suffix.lower()[:10]
+    return f"{uuid.uuid4().hex}{extension}"
+
+
+class Media(models.Model):
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        FILE = "file", "File"
+
+    name = models.CharField(max_length=200, help_text="The file's name as it was uploaded.")
+    file = models.FileField(storage=library_storage, upload_to=_stored_name, max_length=200)
+    thumbnail = models.FileField(storage=library_storage, blank=True, max_length=200)
+    kind = models.CharField(max_length=5, choices=Kind.choices, editable=False)
+    content_type = models.CharField(max_length=120, editable=False)
+    size = models.PositiveIntegerField(default=0, editable=False)
+    width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    alt = models.CharField(
+        "description", max_length=300, blank=True, help_text="What an image shows (its alt text)."
+    )
+    uploaded_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Sent with every message of these campaigns and transactional templates.
+    campaigns = models.ManyToManyField("campaigns.Campaign", related_name="attachments", blank=True)
+    templates = models.ManyToManyField("campaigns.Template", related_name="attachments", blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "media file"
+        verbose_name_plural = "media library"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        new = self.pk is None
+        super().save(*args, **kwargs)
+        if new and self.kind == self.Kind.IMAGE and not self.thumbnail:
+            self.thumbnail.save(f"thumb-{uuid.uuid4().hex}.png", _thumbnail(self.file), save=False)
+            Media.objects.filter(pk=self.pk).update(thumbnail=self.thumbnail.name)
+
+    def clean(self) -> None:
+        if self.file and not self.pk:
+            checked = check_upload(self.file, self.file.name or "")
+            self.kind, self.content_type, self.size = (
+                checked["kind"],
+                checked["type"],
+                checked["size"],
+            )
+            self.width, self.height = checked.get("width"), checked.get("height")
+            self.name = self.name or PurePosixPath(self.file.name or "").name[:200]
+
+    @property
+    def url(self) -> str:
+        """The address a message can use: absolute, on the site or the storage's host."""
+        url = self.file.url
+        return url if "://" in url else settings.SITE_URL.rstrip("/") + url
+
+    def read(self) -> bytes:
+        with self.file.open("rb") as handle:
+            return handle.read()
+
+
+def check_upload(upload: Any, filename: str) -> dict[str, Any]:
+    """The upload's kind, type and size, or ValidationError saying what is wrong."""
+    limit = settings.MEDIA_MAX_BYTES
+    size = upload.size
+    if size > limit:
+        raise ValidationError(
+            f"{filename} is {size_text(size)}; files may be at most {size_text(limit)} "
+            "(MEDIA_MAX_BYTES)."
+        )
+    upload.seek(0)
+    head = upload.read(64)
+    upload.seek(0)
+    extension = PurePosixPath(filename).suffix.lower().lstrip(".")
+    if extension in ("jpg", "jpeg", "png", "gif", "webp") or head[:4] in (
+        b"\x89PNG",
+        b"GIF8",
+        b"\xff\xd8\xff\xe0",
+        b"\xff\xd8\xff\xe1",
+    ):
+        return {"kind": Media.Kind.IMAGE, "size": size, **_check_image(upload, filename)}
+    if extension not in FILE_TYPES:
+        allowed = ", ".join(["jpg", "png", "gif", "webp", *FILE_TYPES])
+        raise ValidationError(
+            f"{filename}: files of this type cannot be uploaded. Allowed: {allowed} "
+            "(SVG and HTML are refused: they can carry scripts)."
+        )
+    content_type, magic = FILE_TYPES[extension]
+    if not head.startswith(magic) or (not magic and b"\x00" in head):
+        raise ValidationError(f"{filename} is not a .{extension} file: its content is not.")
+    return {"kind": Media.Kind.FILE, "type": content_type, "size": size}
+
+
+def _check_image(upload: Any, filename: str) -> dict[str, Any]:
+    try:
+        with Image.open(upload) as image:
+            width, height, found = image.width, image.height, image.format
+            if width * height > MAX_PIXELS:
+                raise ValidationError(
+                    f"{filename} is {width} by {height} pixels; images may have at most "
+                    f"{MAX_PIXELS // 1_000_000} million pixels."
+                )
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ValidationError(f"{filename} is not an image that can be opened ({error}).") from None
+    finally:
+        upload.seek(0)
+    if found not in IMAGE_TYPES:
+        raise ValidationError(f"{filename} is a {found} image; upload JPEG, PNG, GIF or WebP.")
+    return {"type": IMAGE_TYPES[found], "width": width, "height": height}
+
+
+def _thumbnail(file: Any) -> ContentFile:
+    with file.open("rb") as handle, Image.open(handle) as image:
+        image.thumbnail(THUMBNAIL)
+        out = io.BytesIO()
+        image.convert("RGBA").save(out, format="PNG")
+    return ContentFile(out.getvalue())
