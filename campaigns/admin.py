@@ -16,6 +16,7 @@ from campaigns.admin_actions import (
     send_test,
     start,
 )
+from campaigns.admin_editor import EditorViews
 from campaigns.admin_filters import TagFilter
 from campaigns.admin_media import CampaignAttachmentInline, TemplateAttachmentInline
 from campaigns.audience import audience_count
@@ -68,7 +69,10 @@ class ConditionInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(EditorViews):
+    editor_field, editor_kind = "html", "layout"
+    change_form_template = "admin/campaigns/template/change_form.html"
+
     list_display = ["name", "updated_at"]
     search_fields = ["name"]
 
@@ -94,7 +98,7 @@ CONTENT_FIELDS = ["subject", "from_email", "lists", "template", "format", "body"
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ScopedToLists, ReportViews):
+class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
     # Shown only to those who may see every list it mails (subscribers/access.py).
     list_path = "lists"
     every_list = True

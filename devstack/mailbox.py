@@ -20,7 +20,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 from aiosmtpd.controller import Controller
 
@@ -83,6 +83,17 @@ def _parts(raw: bytes) -> tuple[list[tuple[str, str]], str, str]:
     return [(k, str(v)) for k, v in parsed.items()], text, body_html
 
 
+def _attachments(raw: bytes) -> list[tuple[str, str, bytes]]:
+    """The message's attachments: file name, content type, content."""
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    found = []
+    for part in parsed.iter_attachments():
+        content = part.get_payload(decode=True)
+        data = content if isinstance(content, bytes) else b""
+        found.append((part.get_filename() or "attachment", part.get_content_type(), data))
+    return found
+
+
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}
 table{{border-collapse:collapse;width:100%}}td,th{{padding:.3rem .6rem;border-bottom:1px solid #ddd;
@@ -125,6 +136,8 @@ def make_http_handler(db: sqlite3.Connection, lock: threading.Lock):
             with lock:
                 if url.path == "/":
                     self._index(query)
+                elif url.path.startswith("/message/") and "/attachment/" in url.path:
+                    self._attachment(*url.path.split("/")[2:5:2])
                 elif url.path.startswith("/message/"):
                     self._message(url.path.rsplit("/", 1)[1])
                 elif url.path == "/api/messages":
@@ -172,6 +185,11 @@ def make_http_handler(db: sqlite3.Connection, lock: threading.Lock):
                 self._send(404, PAGE.format(title="Not found", body="<h1>No such message</h1>"))
                 return
             headers, text, body_html = _parts(row[1])
+            files = "".join(
+                f"<li><a href='/message/{ident}/attachment/{n}'>{html.escape(name)}</a> "
+                f"({html.escape(kind)}, {len(content)} bytes)</li>"
+                for n, (name, kind, content) in enumerate(_attachments(row[1]))
+            )
             header_rows = "".join(
                 f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in headers
             )
@@ -181,8 +199,25 @@ def make_http_handler(db: sqlite3.Connection, lock: threading.Lock):
                 f"<table>{header_rows}</table><h2>HTML</h2>"
                 f"<iframe sandbox srcdoc='{html.escape(body_html)}'></iframe>"
                 f"<h2>Text</h2><pre>{html.escape(text)}</pre>"
+                + (f"<h2>Attachments</h2><ul id='attachments'>{files}</ul>" if files else "")
             )
             self._send(200, PAGE.format(title="Message", body=body))
+
+        def _attachment(self, ident: str, number: str) -> None:
+            row = db.execute(
+                "SELECT raw FROM message WHERE id = ?", [ident if ident.isdigit() else -1]
+            ).fetchone()
+            files = _attachments(row[0]) if row else []
+            if not number.isdigit() or int(number) >= len(files):
+                self._send(404, PAGE.format(title="Not found", body="<h1>No such file</h1>"))
+                return
+            name, _, content = files[int(number)]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name)}")
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
 
         def _api(self, query) -> None:
             to = query.get("to", [""])[0]
@@ -207,6 +242,10 @@ def make_http_handler(db: sqlite3.Connection, lock: threading.Lock):
                         "campaign": campaign,
                         "text": text,
                         "html": body_html,
+                        "attachments": [
+                            {"filename": name, "content_type": kind, "size": len(content)}
+                            for name, kind, content in _attachments(raw)
+                        ],
                     }
                 )
             self._send(200, json.dumps({"total": total, "messages": messages}), "application/json")

@@ -112,6 +112,18 @@ def login(page, site: Site) -> None:
     assert "/admin/login/" not in page.url
 
 
+def write_content(page, selector: str, text: str) -> None:
+    """Puts the whole text in a field the content editor enhanced (workbench/editor), as if
+    typed there: the editor's own surface replaces the textarea on the page."""
+    page.wait_for_function(
+        "(selector) => document.querySelector(selector).contentEditor", arg=selector
+    )
+    page.evaluate(
+        "([selector, text]) => document.querySelector(selector).contentEditor.setValue(text)",
+        [selector, text],
+    )
+
+
 def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

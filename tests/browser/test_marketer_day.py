@@ -10,7 +10,14 @@ import pytest
 from campaigns.models import Campaign, Template
 from campaigns.services import campaign_start
 from subscribers.models import MailingList, Subscription
-from tests.browser.conftest import Site, login, mark_page, reloaded, screenshot
+from tests.browser.conftest import (
+    Site,
+    login,
+    mark_page,
+    reloaded,
+    screenshot,
+    write_content,
+)
 from tests.e2e.helpers import bulk_audience, campaign_with, settings_row, status, wait_until
 from tests.factories import MailingListFactory, SubscriberFactory
 
@@ -75,7 +82,8 @@ def test_build_a_campaign_preview_it_as_a_subscriber_and_find_the_test_mail(page
     login(page, site)
     page.goto(f"{site.base}/admin/campaigns/template/add/")
     page.fill("#id_name", "Newsletter")
-    page.fill(
+    write_content(
+        page,
         "#id_html",
         "<html><body><h1 style='color:#3d5a80'>Shop news</h1>{{ content }}"
         "<p><a href='{{ unsubscribe_url }}'>Unsubscribe</a></p></body></html>",
@@ -88,7 +96,8 @@ def test_build_a_campaign_preview_it_as_a_subscriber_and_find_the_test_mail(page
     page.fill("#id_subject", "{{ subscriber.name }}, spring is here")
     choose_list(page, "Customers")
     page.select_option("#id_template", label="Newsletter")
-    page.fill(
+    write_content(
+        page,
         "#id_body",
         "<p>Hello {{ subscriber.name }} from {{ subscriber.attributes.city }}!</p>"
         "<p>Our spring sale starts today.</p>",
