@@ -18,8 +18,10 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.html import escape
+from django.utils.translation import gettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from campaigns.models import Campaign
@@ -98,6 +100,8 @@ def _list_or_404(list_uuid: uuid.UUID | None) -> MailingList | None:
 def index(request: HttpRequest, list_uuid: uuid.UUID | None = None) -> HttpResponse:
     """The archive of all lists, or of one."""
     mailing_list = _list_or_404(list_uuid)
+    if mailing_list is not None:
+        translation.activate(mailing_list.language)
     page = Paginator(published(mailing_list), PER_PAGE).get_page(request.GET.get("page"))
     entries = []
     for campaign in page.object_list:
@@ -119,11 +123,11 @@ def index(request: HttpRequest, list_uuid: uuid.UUID | None = None) -> HttpRespo
 def message(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = published().filter(archive_slug=slug).first()
     if campaign is None:
-        raise Http404("No campaign of that name is in the archive.")
+        raise Http404(gettext("No campaign of that name is in the archive."))
     try:
         page = as_html(campaign)
     except TemplateError as error:
-        raise Http404("This campaign cannot be shown.") from error
+        raise Http404(gettext("This campaign cannot be shown.")) from error
     response = HttpResponse(page)
     response["Content-Security-Policy"] = PAGE_POLICY
     return response
@@ -133,16 +137,21 @@ class ArchiveFeed(Feed):
     """RSS 2.0 of the archive (all lists, or the list named in the address)."""
 
     def get_object(self, request: HttpRequest, list_uuid: uuid.UUID | None = None) -> Any:
-        return _list_or_404(list_uuid)
+        mailing_list = _list_or_404(list_uuid)
+        if mailing_list is not None:
+            translation.activate(mailing_list.language)
+        return mailing_list
 
     def title(self, obj: MailingList | None) -> str:
-        return f"{obj.name}: archive" if obj else "Campaign archive"
+        if obj is None:
+            return gettext("Campaign archive")
+        return gettext("%(name)s: archive") % {"name": obj.name}
 
     def link(self, obj: MailingList | None) -> str:
         return reverse("archive-list", args=[obj.uuid]) if obj else reverse("archive")
 
     def description(self, obj: MailingList | None) -> str:
-        return (obj.description if obj else "") or "Campaigns as they were sent."
+        return (obj.description if obj else "") or gettext("Campaigns as they were sent.")
 
     def items(self, obj: MailingList | None) -> list[Campaign]:
         return list(published(obj)[:FEED_ITEMS])

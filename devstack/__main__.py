@@ -13,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from devstack import messages
 from devstack.packages import ensure_test_packages
 from devstack.processes import Service, port_open, wait_for
 from devstack.servers import Postgres, redis_service, wait_for_redis
@@ -338,6 +339,19 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_messages(_args: argparse.Namespace) -> int:
+    """Find the strings to translate (locale/*/django.po) and compile every catalogue."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.base"}
+    env.setdefault("SECRET_KEY", "messages-only-" + secrets.token_urlsafe(32))
+    env.setdefault("DATABASE_URL", "postgres://localhost:1/none")
+    env.setdefault("REDIS_URL", "redis://localhost:1/0")
+    os.environ.update(env)
+    messages.extract(PYTHON)
+    for mo in messages.compile_all():
+        print(f"compiled {mo.relative_to(ROOT)}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     return subprocess.run([PYTHON, "-m", "bench", "run", *args.pytest_args], cwd=ROOT).returncode
 
@@ -352,6 +366,7 @@ def main() -> int:
         "test", help="ruff, mypy and the full pytest suite (extra arguments go to pytest)"
     )
     commands.add_parser("bench", help="the benchmarks (extra arguments go to python -m bench run)")
+    commands.add_parser("messages", help="find the strings to translate and compile locale/")
     args, extra = parser.parse_known_args()
     if extra and args.command not in ("test", "bench"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -362,6 +377,7 @@ def main() -> int:
         "status": cmd_status,
         "test": cmd_test,
         "bench": cmd_bench,
+        "messages": cmd_messages,
     }
     try:
         return handler[args.command](args)

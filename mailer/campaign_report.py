@@ -10,6 +10,8 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from campaigns import tracking
 from campaigns.models import Campaign, CampaignVersion
@@ -18,11 +20,16 @@ from mailer.charts import Chart
 from mailer.status import campaign_status
 
 OUTCOME_LABELS = {
-    "sent": "Sent",
-    "failed": "Failed",
-    "retrying": "Waiting to retry",
-    "pending": "Pending",
-    "sending": "In flight",
+    "sent": gettext_lazy("Sent"),
+    "failed": gettext_lazy("Failed"),
+    "retrying": gettext_lazy("Waiting to retry"),
+    "pending": gettext_lazy("Pending"),
+    "sending": gettext_lazy("In flight"),
+}
+BUCKET_TITLES = {
+    "minute": gettext_lazy("Sent, opens and clicks per minute"),
+    "hour": gettext_lazy("Sent, opens and clicks per hour"),
+    "day": gettext_lazy("Sent, opens and clicks per day"),
 }
 
 
@@ -44,38 +51,45 @@ def campaign_charts(campaign: Campaign, outcomes: dict, stats: dict) -> list[Cha
     return [
         Chart(
             "timeline",
-            f"Sent, opens and clicks per {timeline['bucket']}",
+            str(BUCKET_TITLES[timeline["bucket"]]),
             "line",
             [analytics.day_label(row["at"]) for row in rows],
-            {key.capitalize(): [row[key] for row in rows] for key in ("sent", "opens", "clicks")},
+            {
+                _("Sent"): [row["sent"] for row in rows],
+                _("Opens"): [row["opens"] for row in rows],
+                _("Clicks"): [row["clicks"] for row in rows],
+            },
             label_name=timeline["bucket"],
             short_labels=analytics.short_labels([row["at"] for row in rows], timeline["bucket"]),
         ),
         Chart(
             "outcomes",
-            "Recipients by outcome",
+            _("Recipients by outcome"),
             "doughnut",
-            list(OUTCOME_LABELS.values()),
-            {"Recipients": [outcomes[key] for key in OUTCOME_LABELS]},
+            [str(label) for label in OUTCOME_LABELS.values()],
+            {_("Recipients"): [outcomes[key] for key in OUTCOME_LABELS]},
             label_name="outcome",
         ),
         Chart(
             "links",
-            "Most clicked links",
+            _("Most clicked links"),
             "hbar",
             [link["url"] for link in stats["top_links"]],
             {
-                "Clicks": [link["clicks"] for link in stats["top_links"]],
-                "Clicked by": [link["unique_clicks"] for link in stats["top_links"]],
+                _("Clicks"): [link["clicks"] for link in stats["top_links"]],
+                _("Clicked by"): [link["unique_clicks"] for link in stats["top_links"]],
             },
             label_name="link",
         ),
         Chart(
             "domains",
-            "Recipients by domain",
+            _("Recipients by domain"),
             "hbar",
             [row["domain"] for row in domains],
-            {key.capitalize(): [row[key] for row in domains] for key in ("sent", "failed")},
+            {
+                _("Sent"): [row["sent"] for row in domains],
+                _("Failed"): [row["failed"] for row in domains],
+            },
             stacked=True,
             label_name="domain",
         ),

@@ -16,6 +16,9 @@ from email.utils import formatdate, parseaddr
 import structlog
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from campaigns.content import prepared_content
 from campaigns.models import Campaign
@@ -23,7 +26,7 @@ from mailer import tx
 from mailer.compose import CampaignComposer
 from mailer.message import build_message, encode_address, format_sender
 from mailer.tx import Outgoing
-from subscribers import links
+from subscribers import languages, links
 from subscribers.exports import subscriber_export
 from subscribers.models import MailingList, Subscriber
 
@@ -109,18 +112,21 @@ def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
     if not lists:
         return "nothing to confirm"
     confirm_url = links.site(f"/confirm/{links.confirm_token(subscriber.pk, list_ids)}/")
-    context = {"subscriber": subscriber, "lists": lists, "confirm_url": confirm_url}
-    text = render_to_string("subscribers/email/confirm.txt", context)
-    html = render_to_string("subscribers/email/confirm.html", context)
-    sender, envelope_from, domain = _site_sender()
     names = ", ".join(mailing_list.name for mailing_list in lists)
+    context = {"subscriber": subscriber, "names": names, "confirm_url": confirm_url}
+    # In the language of the list the subscriber asked to join.
+    with translation.override(languages.of_lists(lists)):
+        text = render_to_string("subscribers/email/confirm.txt", context)
+        html = render_to_string("subscribers/email/confirm.html", context)
+        subject = _("Please confirm your subscription to %(lists)s") % {"lists": names}
+    sender, envelope_from, domain = _site_sender()
     data = build_message(
         headers=[
             ("From", sender),
             # Whoever filled in the form typed the name: it stays out of this message, which
             # goes to an address that may not be theirs.
             ("To", encode_address("", subscriber.email)),
-            ("Subject", f"Please confirm your subscription to {names}"),
+            ("Subject", subject),
             ("Date", formatdate(localtime=False)),
             ("Message-ID", f"<optin.{uuid.uuid4().hex}@{domain}>"),
         ],
@@ -133,7 +139,7 @@ def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
         data,
         envelope_from,
         "confirmation",
-        subject=f"Please confirm your subscription to {names}",
+        subject=subject,
         subscriber_id=subscriber.pk,
     )
     log.info("opt-in confirmation sent", subscriber_id=subscriber.pk, lists=list_ids, reply=reply)
@@ -141,8 +147,8 @@ def send_optin_confirmation(*, subscriber_id: int, list_ids: list[int]) -> str:
 
 
 NOTICES = {
-    "export": "Your data",
-    "preferences_link": "Your preferences",
+    "export": gettext_lazy("Your data"),
+    "preferences_link": gettext_lazy("Your preferences"),
 }
 
 
@@ -155,14 +161,21 @@ def send_subscriber_notice(*, subscriber_id: int, kind: str) -> str:
     if subscriber is None:
         return "erased since it was asked for"
     sender, envelope_from, domain = _site_sender()
+    language = languages.of_subscriber(subscriber)
+    with translation.override(language):
+        subject = str(NOTICES[kind])
+        context = {
+            "subscriber": subscriber,
+            "preferences_url": links.preferences_url(subscriber.pk),
+        }
+        body = render_to_string(f"subscribers/email/{kind}.txt", context)
     message = EmailMessage(policy=SMTP)
     message["From"] = sender
     message["To"] = subscriber.email
-    message["Subject"] = NOTICES[kind]
+    message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = f"<notice.{uuid.uuid4().hex}@{domain}>"
-    context = {"subscriber": subscriber, "preferences_url": links.preferences_url(subscriber.pk)}
-    message.set_content(render_to_string(f"subscribers/email/{kind}.txt", context))
+    message.set_content(body)
     if kind == "export":
         export = json.dumps(subscriber_export(subscriber=subscriber), indent=2)
         message.add_attachment(
@@ -173,7 +186,7 @@ def send_subscriber_notice(*, subscriber_id: int, kind: str) -> str:
         message.as_bytes(),
         envelope_from,
         kind,
-        subject=NOTICES[kind],
+        subject=subject,
         subscriber_id=subscriber.pk,
     )
     log.info("subscriber notice sent", subscriber_id=subscriber.pk, kind=kind, reply=reply)

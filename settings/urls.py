@@ -24,6 +24,8 @@ urlpatterns = [
     re_path(r"^api/(?P<rest>.*)$", api_not_found),
     path("healthz", mailer_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # The language switcher of the admin's header (Django's set_language view).
+    path("i18n/", include("django.conf.urls.i18n")),
     # Public pages, reached from emails and embedded forms (signed links, no login).
     path("subscribe/<int:list_id>/", subscriber_views.subscribe, name="subscribe"),
     path("subscribe/challenge/", subscriber_views.subscribe_challenge, name="subscribe-challenge"),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import UUID4, Now
 
@@ -57,6 +58,14 @@ class MailingList(models.Model):
     )
     is_public = models.BooleanField(
         default=False, help_text="Public lists can be joined through the subscribe form."
+    )
+    language = models.CharField(
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default="en",
+        db_default="en",
+        help_text="The language of its public pages (subscribe, confirm, unsubscribe, "
+        "preferences, archive) and of the messages they send.",
     )
     subscribers = models.ManyToManyField(
         Subscriber, through="Subscription", related_name="mailing_lists"

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from settings import audit
 from subscribers.addresses import EmailNotValidError, normalise_email
@@ -39,12 +40,17 @@ def subscriber_subscribe(
     try:
         address = normalise_email(email)
     except EmailNotValidError as error:
-        raise SubscriptionError(f"{email!r} is not a valid email address: {error}") from error
+        raise SubscriptionError(
+            gettext("%(email)r is not a valid email address: %(error)s")
+            % {"email": email, "error": error}
+        ) from error
     if "\r" in name or "\n" in name:
-        raise SubscriptionError("A name cannot contain line breaks.")
+        raise SubscriptionError(gettext("A name cannot contain line breaks."))
     if any(unicodedata.category(c) == "Cc" for c in name):
         raise SubscriptionError(
-            "A name cannot contain control characters (such as tabs or NUL); type it again."
+            gettext(
+                "A name cannot contain control characters (such as tabs or NUL); type it again."
+            )
         )
     subscriber, _ = Subscriber.objects.get_or_create(
         email=address, defaults={"name": name.strip()[:MAX_NAME]}

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from settings import audit, queues
-from subscribers import forms_limits, links, proof_of_work
+from subscribers import forms_limits, languages, links, proof_of_work
 from subscribers.models import MailingList, Subscriber, Subscription
 from subscribers.services import (
     SubscriptionError,
@@ -33,9 +35,11 @@ def _message(request: HttpRequest, title: str, text: str, status: int = 200) -> 
 def _bad_link(request: HttpRequest) -> HttpResponse:
     return _message(
         request,
-        "This link does not work",
-        "It may have been cut short when it was copied. Open it again from the email, "
-        "or copy the whole address.",
+        _("This link does not work"),
+        _(
+            "It may have been cut short when it was copied. Open it again from the email, "
+            "or copy the whole address."
+        ),
         status=404,
     )
 
@@ -43,16 +47,19 @@ def _bad_link(request: HttpRequest) -> HttpResponse:
 def _test_link(request: HttpRequest) -> HttpResponse:
     return _message(
         request,
-        "This link comes from a test message",
-        "In the real campaign it leads each subscriber to their own page; a test changes nothing.",
+        _("This link comes from a test message"),
+        _(
+            "In the real campaign it leads each subscriber to their own page; a test changes "
+            "nothing."
+        ),
     )
 
 
 def _gone(request: HttpRequest) -> HttpResponse:
     return _message(
         request,
-        "This address is no longer on file",
-        "Its data was erased, so there is nothing to change.",
+        _("This address is no longer on file"),
+        _("Its data was erased, so there is nothing to change."),
         status=404,
     )
 
@@ -82,9 +89,13 @@ def _too_many(request: HttpRequest, wait: int) -> HttpResponse:
     minutes = max(round(wait / 60), 1)
     response = _message(
         request,
-        "Please wait",
-        f"This form was sent too often; try again in about {minutes} minute"
-        f"{'s' if minutes != 1 else ''}.",
+        _("Please wait"),
+        ngettext(
+            "This form was sent too often; try again in about %(minutes)d minute.",
+            "This form was sent too often; try again in about %(minutes)d minutes.",
+            minutes,
+        )
+        % {"minutes": minutes},
         status=429,
     )
     response["Retry-After"] = str(wait)
@@ -95,13 +106,14 @@ def _too_many(request: HttpRequest, wait: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
     mailing_list = get_object_or_404(MailingList, pk=list_id, is_public=True)
+    languages.speak(mailing_list.language)
     context = {"list": mailing_list, "email": "", "name": "", "error": ""}
     if request.method == "GET":
         return render(request, "subscribers/subscribe.html", context)
     if wait := forms_limits.wait_for_client(request.META.get("REMOTE_ADDR", "")):
         return _too_many(request, wait)
     if request.POST.get("website"):  # a field people never see; bots fill it in
-        return _message(request, "Thank you", "Please check your inbox.")
+        return _message(request, _("Thank you"), _("Please check your inbox."))
     email = request.POST.get("email", "")
     name = request.POST.get("name", "")
     try:
@@ -110,8 +122,11 @@ def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
         context.update(
             email=email,
             name=name,
-            error=f"The form was not sent: {error}. Make sure JavaScript is allowed on this "
-            "page, then press Subscribe again.",
+            error=_(
+                "The form was not sent: %(error)s. Make sure JavaScript is allowed on this "
+                "page, then press Subscribe again."
+            )
+            % {"error": error},
         )
         return render(request, "subscribers/subscribe.html", context, status=400)
     if email.strip() and (wait := forms_limits.wait_for_address(email)):
@@ -132,11 +147,16 @@ def subscribe(request: HttpRequest, list_id: int) -> HttpResponse:
     if mailing_list.opt_in == MailingList.OptIn.DOUBLE:
         return _message(
             request,
-            "Almost done",
-            f"If {subscriber.email} can join {mailing_list.name}, a message is on its way to "
-            "it. Follow the link in it to confirm your subscription.",
+            _("Almost done"),
+            _(
+                "If %(email)s can join %(list)s, a message is on its way to it. Follow the "
+                "link in it to confirm your subscription."
+            )
+            % {"email": subscriber.email, "list": mailing_list.name},
         )
-    return _message(request, "Thank you", f"You are subscribed to {mailing_list.name}.")
+    return _message(
+        request, _("Thank you"), _("You are subscribed to %(list)s.") % {"list": mailing_list.name}
+    )
 
 
 def subscribe_challenge(request: HttpRequest) -> JsonResponse:
@@ -153,6 +173,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         subscriber_id, list_ids = links.read_confirm(token)
     except links.BadLink:
         return _bad_link(request)
+    languages.speak(languages.of_lists(MailingList.objects.filter(pk__in=list_ids).order_by("pk")))
     if request.method == "GET":
         # A GET only shows the button: mail providers' link scanners open every link.
         subscriber = get_object_or_404(Subscriber, pk=subscriber_id)
@@ -162,19 +183,26 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             subscriptions__status=Subscription.Status.UNCONFIRMED,
         ).order_by("name")
         if not lists:
-            return _message(
-                request, "Already confirmed", "There was nothing left to confirm for this link."
-            )
+            return _already_confirmed(request)
+        names = ", ".join(m.name for m in lists)
         return render(
-            request, "subscribers/confirm.html", {"subscriber": subscriber, "lists": lists}
+            request,
+            "subscribers/confirm.html",
+            {"subscriber": subscriber, "lists": lists, "names": names},
         )
     confirmed = subscription_confirm(subscriber_id=subscriber_id, list_ids=list_ids)
     if not confirmed:
-        return _message(
-            request, "Already confirmed", "There was nothing left to confirm for this link."
-        )
+        return _already_confirmed(request)
     names = ", ".join(m.name for m in confirmed)
-    return _message(request, "Subscription confirmed", f"You are subscribed to {names}.")
+    return _message(
+        request, _("Subscription confirmed"), _("You are subscribed to %(list)s.") % {"list": names}
+    )
+
+
+def _already_confirmed(request: HttpRequest) -> HttpResponse:
+    return _message(
+        request, _("Already confirmed"), _("There was nothing left to confirm for this link.")
+    )
 
 
 @csrf_exempt  # RFC 8058: mail clients POST here without cookies; the signed link is the key
@@ -187,17 +215,23 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return problem
     assert subscriber is not None and data is not None
     lists = _campaign_lists(data.campaign_id)
+    languages.speak(languages.of_lists(lists) or languages.of_subscriber(subscriber))
     if request.method == "GET":
         # A GET only shows the button: link checkers and previews must not unsubscribe.
         return render(
             request,
             "subscribers/unsubscribe.html",
-            {"subscriber": subscriber, "lists": lists, "token": token},
+            {
+                "subscriber": subscriber,
+                "lists": lists,
+                "names": ", ".join(m.name for m in lists),
+                "token": token,
+            },
         )
     subscriber_unsubscribe(subscriber=subscriber, lists=lists or None, campaign_id=data.campaign_id)
     if request.POST.get("List-Unsubscribe") == "One-Click":
         return HttpResponse("unsubscribed\n", content_type="text/plain")
-    names = ", ".join(m.name for m in lists) if lists else "all lists"
+    names = ", ".join(m.name for m in lists) if lists else _("all lists")
     return render(
         request,
         "subscribers/unsubscribed.html",
@@ -213,10 +247,11 @@ def _campaign_lists(campaign_id: int) -> list[MailingList]:
 
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber, _, problem = _subscriber(request, token, links.Purpose.PREFERENCES)
+    subscriber, _link, problem = _subscriber(request, token, links.Purpose.PREFERENCES)
     if problem is not None:
         return problem
     assert subscriber is not None
+    languages.speak(languages.of_subscriber(subscriber))
     saved = False
     if request.method == "POST":
         wanted = {int(v) for v in request.POST.getlist("lists") if v.isdigit()}
@@ -243,22 +278,23 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _send_notice(request: HttpRequest, subscriber: Subscriber, kind: str) -> HttpResponse:
+    languages.speak(languages.of_subscriber(subscriber))
     if wait := forms_limits.wait_for_notice(subscriber.pk):
         return _too_many(request, wait)
     queues.enqueue_on_commit(queues.SEND_SUBSCRIBER_NOTICE, subscriber_id=subscriber.pk, kind=kind)
-    what = "your data" if kind == "export" else "a link to your preferences"
-    return _message(
-        request,
-        "Check your inbox",
-        f"A message with {what} is on its way to {subscriber.email}.",
+    text = (
+        _("A message with your data is on its way to %(email)s.")
+        if kind == "export"
+        else _("A message with a link to your preferences is on its way to %(email)s.")
     )
+    return _message(request, _("Check your inbox"), text % {"email": subscriber.email})
 
 
 @require_POST
 def preferences_export(request: HttpRequest, token: str) -> HttpResponse:
     """Everything stored about the subscriber, mailed to their own address: whoever holds
     the link (it may have been forwarded) never sees it."""
-    subscriber, _, problem = _subscriber(request, token, links.Purpose.PREFERENCES)
+    subscriber, _link, problem = _subscriber(request, token, links.Purpose.PREFERENCES)
     if problem is not None:
         return problem
     assert subscriber is not None
@@ -270,7 +306,7 @@ def preferences_export(request: HttpRequest, token: str) -> HttpResponse:
 def send_preferences_link(request: HttpRequest, token: str) -> HttpResponse:
     """A link to the preferences page, mailed to the subscriber's own address, asked for
     from the unsubscribe page (whose link does not open the preferences)."""
-    subscriber, _, problem = _subscriber(request, token, links.Purpose.UNSUBSCRIBE)
+    subscriber, _link, problem = _subscriber(request, token, links.Purpose.UNSUBSCRIBE)
     if problem is not None:
         return problem
     assert subscriber is not None
@@ -279,16 +315,19 @@ def send_preferences_link(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_POST
 def preferences_erase(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber, _, problem = _subscriber(request, token, links.Purpose.PREFERENCES)
+    subscriber, _link, problem = _subscriber(request, token, links.Purpose.PREFERENCES)
     if problem is not None:
         return problem
     assert subscriber is not None
+    languages.speak(languages.of_subscriber(subscriber))
     if request.POST.get("confirm") != "yes":
-        return _message(request, "Nothing was erased", "Tick the box to confirm, then erase.")
+        return _message(request, _("Nothing was erased"), _("Tick the box to confirm, then erase."))
     subscriber_erase(subscriber=subscriber)
     return _message(
         request,
-        "Your data is erased",
-        "Your address, name, attributes and subscriptions are deleted; you will get no more "
-        "messages from us.",
+        _("Your data is erased"),
+        _(
+            "Your address, name, attributes and subscriptions are deleted; you will get no "
+            "more messages from us."
+        ),
     )

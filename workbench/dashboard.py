@@ -12,6 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from automations.models import Sequence
 from campaigns.models import Campaign, Limit
@@ -61,17 +63,17 @@ def growth_chart(user: Any, days: int = 30) -> Chart | None:
     rows = analytics.list_growth(list_ids, days=days)
     chart = Chart(
         "growth",
-        f"Lists, the last {days} days",
+        _("Lists, the last %(days)d days") % {"days": days},
         "bar",
         [analytics.day_label(row["day"]) for row in rows],
         {
-            "Subscribed": [row["subscribed"] for row in rows],
-            "Unsubscribed": [-row["unsubscribed"] for row in rows],
-            "Bounced": [-row["bounced"] for row in rows],
+            _("Subscribed"): [row["subscribed"] for row in rows],
+            pgettext("count", "Unsubscribed"): [-row["unsubscribed"] for row in rows],
+            _("Bounced"): [-row["bounced"] for row in rows],
         },
         stacked=True,
         label_name="day",
-        note="Below the line: subscriptions that ended and bounces.",
+        note=_("Below the line: subscriptions that ended and bounces."),
         short_labels=analytics.short_labels([row["day"] for row in rows], "day"),
     )
     chart.extra = {
@@ -89,7 +91,7 @@ def attention(request: HttpRequest, campaigns: QuerySet[Campaign]) -> list[dict[
         if campaign.waiting_for() == Limit.ERRORS:
             items.append(
                 {
-                    "what": f"{campaign.name} was paused by errors",
+                    "what": _("%(name)s was paused by errors") % {"name": campaign.name},
                     "why": campaign.status_reason,
                     "url": reverse("admin:campaigns_campaign_report", args=[campaign.pk]),
                 }
@@ -105,9 +107,13 @@ def attention(request: HttpRequest, campaigns: QuerySet[Campaign]) -> list[dict[
         if rates.get(campaign.pk, {}).get("sent") and Decimal(str(rate)) >= threshold:
             items.append(
                 {
-                    "what": f"{campaign.name}: {rate}% of its messages bounced",
-                    "why": f"The limit in Bounce settings is {threshold}%; check the list's "
-                    "source and the bounces.",
+                    "what": _("%(name)s: %(rate)s%% of its messages bounced")
+                    % {"name": campaign.name, "rate": rate},
+                    "why": _(
+                        "The limit in Bounce settings is %(limit)s%%; check the list's source "
+                        "and the bounces."
+                    )
+                    % {"limit": threshold},
                     "url": reverse("admin:mailer_bounce_changelist")
                     + f"?campaign__id__exact={campaign.pk}",
                 }
@@ -118,9 +124,12 @@ def attention(request: HttpRequest, campaigns: QuerySet[Campaign]) -> list[dict[
         if unmatched:
             items.append(
                 {
-                    "what": f"{unmatched} bounce reports could not be tied to a message",
-                    "why": "They name an address but no message of ours; apply them by hand "
-                    "if you trust them.",
+                    "what": _("%(count)d bounce reports could not be tied to a message")
+                    % {"count": unmatched},
+                    "why": _(
+                        "They name an address but no message of ours; apply them by hand if "
+                        "you trust them."
+                    ),
                     "url": reverse("admin:mailer_mailboxreport_changelist")
                     + "?outcome__exact=unmatched",
                 }
@@ -132,7 +141,7 @@ def attention(request: HttpRequest, campaigns: QuerySet[Campaign]) -> list[dict[
         for row in access.scope(user, failed, "mailing_list")[:SHOWN]:
             items.append(
                 {
-                    "what": f"The import {row} failed",
+                    "what": _("The import %(name)s failed") % {"name": row},
                     "why": row.message[:200],
                     "url": reverse("admin:subscribers_subscriberimport_change", args=[row.pk]),
                 }
@@ -144,8 +153,8 @@ def attention(request: HttpRequest, campaigns: QuerySet[Campaign]) -> list[dict[
         for sequence in paused[:SHOWN]:
             items.append(
                 {
-                    "what": f"The sequence {sequence.name} is paused",
-                    "why": "Nobody moves on through it until it is resumed.",
+                    "what": _("The sequence %(name)s is paused") % {"name": sequence.name},
+                    "why": _("Nobody moves on through it until it is resumed."),
                     "url": reverse("admin:automations_sequence_change", args=[sequence.pk]),
                 }
             )

@@ -10,45 +10,59 @@ from typing import Any
 from django.contrib.admin import AdminSite
 from django.http import HttpRequest
 from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
 
 from mailer import charts
 from workbench import dashboard, views
 
 # section -> the models in it, in order, as "app_label.model_name"
-SECTIONS: dict[str, list[str]] = {
-    "Audience": [
-        "subscribers.subscriber",
-        "subscribers.mailinglist",
-        "subscribers.subscriberimport",
-    ],
-    "Campaigns": [
-        "campaigns.campaign",
-        "campaigns.template",
-        "campaigns.abtest",
-    ],
-    "Automations": ["automations.sequence"],
-    "Delivery": [
-        "mailer.delivery",
-        "mailer.bounce",
-        "mailer.mailboxreport",
-        "mailer.txmessage",
-    ],
-    "Settings": [
-        "mailer.performancesettings",
-        "mailer.bouncesettings",
-        "mailer.smtpserver",
-        "mailer.domainthrottle",
-        "webhooks.webhook",
-        "api.apiuser",
-    ],
-}
-PEOPLE = "People and access"
+SECTIONS: list[tuple[Any, list[str]]] = [
+    (
+        _("Audience"),
+        [
+            "subscribers.subscriber",
+            "subscribers.mailinglist",
+            "subscribers.subscriberimport",
+        ],
+    ),
+    (
+        _("Campaigns"),
+        [
+            "campaigns.campaign",
+            "campaigns.template",
+            "campaigns.abtest",
+            "campaigns.media",
+        ],
+    ),
+    (_("Automations"), ["automations.sequence"]),
+    (
+        _("Delivery"),
+        [
+            "mailer.delivery",
+            "mailer.bounce",
+            "mailer.mailboxreport",
+            "mailer.txmessage",
+        ],
+    ),
+    (
+        _("Settings"),
+        [
+            "mailer.performancesettings",
+            "mailer.bouncesettings",
+            "mailer.smtpserver",
+            "mailer.domainthrottle",
+            "webhooks.webhook",
+            "api.apiuser",
+        ],
+    ),
+]
+PEOPLE = _("People and access")
 
 
 class WorkbenchSite(AdminSite):
     site_header = "Campaign mailer"
     site_title = "Campaign mailer"
-    index_title = "Dashboard"
+    index_title = _("Dashboard")
     index_template = "workbench/dashboard.html"
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
@@ -78,7 +92,7 @@ class WorkbenchSite(AdminSite):
             for model in app["models"]
         }
         sections = []
-        for name, keys in SECTIONS.items():
+        for name, keys in SECTIONS:
             found = [models.pop(key) for key in keys if key in models]
             if found:
                 sections.append(_section(name, found))
@@ -93,15 +107,15 @@ class WorkbenchSite(AdminSite):
         context["analytics_links"] = [
             (label, reverse(f"admin:{name}"))
             for label, name, permission in (
-                ("Campaigns compared", "analytics-campaigns", "campaigns.view_campaign"),
-                ("Lists over time", "analytics-lists", "subscribers.view_mailinglist"),
+                (_("Campaigns compared"), "analytics-campaigns", "campaigns.view_campaign"),
+                (_("Lists over time"), "analytics-lists", "subscribers.view_mailinglist"),
             )
             if getattr(user, "is_active", False) and user.has_perm(permission)
         ]
         return context
 
 
-def _section(name: str, found: list[tuple[dict, dict]]) -> dict[str, Any]:
+def _section(name: Any, found: list[tuple[dict, dict]]) -> dict[str, Any]:
     first_app = found[0][0]
     return {
         "name": name,

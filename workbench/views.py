@@ -7,6 +7,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from campaigns.models import Campaign
 from mailer import analytics, charts
@@ -15,10 +17,15 @@ from subscribers import access
 from workbench.dashboard import campaigns_for
 
 RATES = {
-    "open_rate": "Opened",
-    "click_rate": "Clicked",
-    "bounce_rate": "Bounced",
-    "unsubscribe_rate": "Unsubscribed",
+    "open_rate": gettext_lazy("Opened"),
+    "click_rate": gettext_lazy("Clicked"),
+    "bounce_rate": gettext_lazy("Bounced"),
+    "unsubscribe_rate": pgettext_lazy("count", "Unsubscribed"),
+}
+GROWTH_LABELS = {
+    "subscribed": gettext_lazy("Subscribed"),
+    "unsubscribed": pgettext_lazy("count", "Unsubscribed"),
+    "bounced": gettext_lazy("Bounced"),
 }
 COUNTS = (10, 20, 50, 100)
 GROWTH = ("subscribed", "unsubscribed", "bounced")
@@ -51,19 +58,22 @@ def campaigns_view(request: HttpRequest, site_context: dict) -> HttpResponse:
     drawn = [
         Chart(
             "trend",
-            "Rates, campaign after campaign",
+            _("Rates, campaign after campaign"),
             "line",
             labels,
-            {name: [rates.get(c.pk, {}).get(key, 0) for c in rows] for key, name in RATES.items()},
+            {
+                str(name): [rates.get(c.pk, {}).get(key, 0) for c in rows]
+                for key, name in RATES.items()
+            },
             unit="%",
             label_name="campaign",
         ),
         Chart(
             "sent",
-            "Messages sent",
+            _("Messages sent"),
             "bar",
             labels,
-            {"Sent": [c.sent for c in rows]},
+            {_("Sent"): [c.sent for c in rows]},
             label_name="campaign",
         ),
     ]
@@ -71,7 +81,7 @@ def campaigns_view(request: HttpRequest, site_context: dict) -> HttpResponse:
         return charts.as_csv(wanted, "campaigns")
     context = {
         **site_context,
-        "title": "Campaigns compared",
+        "title": _("Campaigns compared"),
         "table": list(reversed(table)),
         "charts": drawn,
         "counts": COUNTS,
@@ -95,19 +105,20 @@ def lists_view(request: HttpRequest, site_context: dict) -> HttpResponse:
     drawn = [
         Chart(
             "growth",
-            f"{chosen.name if chosen else 'All lists'}: subscribed, unsubscribed, bounced",
+            _("%(lists)s: subscribed, unsubscribed, bounced")
+            % {"lists": chosen.name if chosen else _("All lists")},
             "bar",
             labels,
-            {key.capitalize(): [row[key] for row in rows] for key in GROWTH},
+            {str(GROWTH_LABELS[key]): [row[key] for row in rows] for key in GROWTH},
             label_name="day",
             short_labels=short,
         ),
         Chart(
             "net",
-            "Net change, day by day and in total",
+            _("Net change, day by day and in total"),
             "line",
             labels,
-            {"Net": _running_total(rows)},
+            {_("Net"): _running_total(rows)},
             label_name="day",
             short_labels=short,
         ),
@@ -116,7 +127,7 @@ def lists_view(request: HttpRequest, site_context: dict) -> HttpResponse:
         return charts.as_csv(wanted, f"lists-{days}-days")
     context = {
         **site_context,
-        "title": "Lists over time",
+        "title": _("Lists over time"),
         "lists": lists,
         "chosen": chosen,
         "days": days,
