@@ -245,7 +245,7 @@ class Campaign(models.Model):
     def clean(self) -> None:
         if self.from_email and (problem := sender_problem(self.from_email)):
             raise ValidationError({"from_email": problem})
-        meta = self.archive_meta
+        meta = self.archive_meta = self.archive_meta or {}  # an emptied field: no placeholder
         if not isinstance(meta, dict) or not set(meta) <= {"name", "attributes"}:
             raise ValidationError({"archive_meta": 'Write {"name": "Reader", "attributes": {}}.'})
         if self.archive_slug in ("feed", "list"):

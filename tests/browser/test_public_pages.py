@@ -34,7 +34,10 @@ def arrived(site: Site, to: str) -> dict:
 
 def test_a_german_list_subscribes_and_confirms_in_german(page, site: Site):
     news = MailingListFactory(
-        name="Gartenbrief", is_public=True, opt_in="double", language="de",
+        name="Gartenbrief",
+        is_public=True,
+        opt_in="double",
+        language="de",
         description="Jeden Monat: was im Garten zu tun ist.",
     )
     page.goto(f"{site.base}/subscribe/{news.pk}/")
@@ -63,7 +66,7 @@ def test_the_archive_page_a_campaign_in_it_and_the_feed(page, site: Site):
         lists=[news],
         name="Avril au jardin",
         subject="Avril, {{ subscriber.name }}",
-        body='<p>Bonjour {{ subscriber.name }}, les semis commencent.</p>'
+        body="<p>Bonjour {{ subscriber.name }}, les semis commencent.</p>"
         '<p><a href="{{ unsubscribe_url }}">Se désabonner</a></p>',
         archive=True,
         archive_meta={"name": "jardinier"},

@@ -26,6 +26,8 @@ def change_form(campaign: Campaign, **fields: object) -> dict:
         "track_clicks": "on",
         "conditions-TOTAL_FORMS": "0",
         "conditions-INITIAL_FORMS": "0",
+        "Media_campaigns-TOTAL_FORMS": "0",
+        "Media_campaigns-INITIAL_FORMS": "0",
         **fields,
     }
     return {k: v for k, v in data.items() if v is not None}
