@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext, gettext_noop
 
 from campaigns import convert
 from campaigns.layouts import Template
@@ -20,6 +21,42 @@ from subscribers.models import Subscriber
 
 ATTRIBUTE_SAMPLE = 500
 SAMPLE_BODY = "<h2>A campaign's body</h2><p>Each campaign's own text goes here.</p>"
+# The editor's own words (workbench/editor), handed to it translated (editor_assets.html).
+UI_TEXTS = [
+    gettext_noop("Preview"),
+    gettext_noop("Rich text"),
+    gettext_noop("Edit as rich text"),
+    gettext_noop("Edit the HTML code"),
+    gettext_noop("Bold"),
+    gettext_noop("Italic"),
+    gettext_noop("Heading"),
+    gettext_noop("Subheading"),
+    gettext_noop("Bulleted list"),
+    gettext_noop("Numbered list"),
+    gettext_noop("Quote"),
+    gettext_noop("Link"),
+    gettext_noop("Link the selected text"),
+    gettext_noop("Address of the link (https://…, or a variable such as {{ unsubscribe_url }})"),
+    gettext_noop("Undo"),
+    gettext_noop("Redo"),
+    gettext_noop("Image"),
+    gettext_noop("Insert an image from the media library"),
+    gettext_noop("Insert a variable…"),
+    gettext_noop("Body"),
+    gettext_noop("Layout HTML"),
+    gettext_noop(
+        "Rich text cannot keep all of this HTML: tables, styles, layout blocks and template "
+        "tags between elements would be simplified or lost. Switch anyway?"
+    ),
+    gettext_noop("Switching from %(from)s to %(to)s would lose: %(lost)s. Switch anyway?"),
+    gettext_noop("Converted; lost: %(lost)s."),
+    gettext_noop("Converted to %(format)s."),
+    gettext_noop("Media library"),
+    gettext_noop("Upload an image"),
+    gettext_noop("Close"),
+    gettext_noop("Choose an image, or upload one"),
+    gettext_noop("The library has no images yet."),
+]
 LINKS = [
     ("Unsubscribe link", "{{ unsubscribe_url }}"),
     ("Preferences link", "{{ preferences_url }}"),
@@ -129,5 +166,6 @@ class EditorViews(admin.ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         kind = self.editor_kind
         offered = variables(request, layout=kind == "layout", tx=kind == "layout")
-        extra = {**(extra_context or {}), "editor_variables": offered}
+        labels = {text: gettext(text) for text in UI_TEXTS}
+        extra = {**(extra_context or {}), "editor_variables": offered, "editor_labels": labels}
         return super().changeform_view(request, object_id, form_url, extra)

@@ -15,6 +15,13 @@ import {EditorView, basicSetup} from "codemirror";
 import {html as htmlLanguage} from "@codemirror/lang-html";
 import {markdown as markdownLanguage} from "@codemirror/lang-markdown";
 
+// The interface's words in the user's language, from the page (editor_assets.html).
+const LABELS = (() => {
+  const source = document.getElementById("editor-labels");
+  return source ? JSON.parse(source.textContent) : {};
+})();
+const t = (text) => LABELS[text] || text;
+
 const csrf = () => (document.querySelector("[name=csrfmiddlewaretoken]") || {}).value || "";
 
 async function post(url, fields) {
@@ -90,12 +97,12 @@ class ContentEditor {
     const main = element("div", {class: "wb-editor-main"}, [this.toolbar, this.surface, this.status]);
     box.appendChild(main);
     if (this.textarea.dataset.previewUrl) {
-      this.frame = element("iframe", {class: "wb-preview-frame", sandbox: "", title: "Preview",
+      this.frame = element("iframe", {class: "wb-preview-frame", sandbox: "", title: t("Preview"),
                                       referrerpolicy: "no-referrer"});
       this.previewSubject = element("p", {class: "wb-preview-subject"});
       this.previewError = element("p", {class: "wb-preview-error", role: "alert"});
       box.appendChild(element("div", {class: "wb-preview"}, [
-        element("h3", {text: "Preview"}), this.previewSubject, this.previewError, this.frame]));
+        element("h3", {text: t("Preview")}), this.previewSubject, this.previewError, this.frame]));
     }
     this.textarea.insertAdjacentElement("afterend", box);
     this.textarea.classList.add("wb-hidden-source");
@@ -113,34 +120,34 @@ class ContentEditor {
       return button;
     };
     if (this.format() === "html" && this.kind === "body") {
-      add("Rich text", "Edit as rich text", () => this.switchMode("rich"), this.mode === "rich");
-      add("HTML", "Edit the HTML code", () => this.switchMode("code"), this.mode === "code");
+      add(t("Rich text"), t("Edit as rich text"), () => this.switchMode("rich"), this.mode === "rich");
+      add("HTML", t("Edit the HTML code"), () => this.switchMode("code"), this.mode === "code");
       this.toolbar.appendChild(element("span", {class: "wb-tool-gap"}));
     }
     if (this.mode === "rich") {
       const chain = () => this.rich.chain().focus();
-      add("B", "Bold", () => chain().toggleBold().run());
-      add("I", "Italic", () => chain().toggleItalic().run());
-      add("H2", "Heading", () => chain().toggleHeading({level: 2}).run());
-      add("H3", "Subheading", () => chain().toggleHeading({level: 3}).run());
-      add("• List", "Bulleted list", () => chain().toggleBulletList().run());
-      add("1. List", "Numbered list", () => chain().toggleOrderedList().run());
-      add("❝", "Quote", () => chain().toggleBlockquote().run());
-      add("Link", "Link the selected text", () => {
-        const url = window.prompt("Address of the link (https://…, or a variable such as {{ unsubscribe_url }})",
+      add("B", t("Bold"), () => chain().toggleBold().run());
+      add("I", t("Italic"), () => chain().toggleItalic().run());
+      add("H2", t("Heading"), () => chain().toggleHeading({level: 2}).run());
+      add("H3", t("Subheading"), () => chain().toggleHeading({level: 3}).run());
+      add("• List", t("Bulleted list"), () => chain().toggleBulletList().run());
+      add("1. List", t("Numbered list"), () => chain().toggleOrderedList().run());
+      add("❝", t("Quote"), () => chain().toggleBlockquote().run());
+      add(t("Link"), t("Link the selected text"), () => {
+        const url = window.prompt(t("Address of the link (https://…, or a variable such as {{ unsubscribe_url }})"),
                                   this.rich.getAttributes("link").href || "https://");
         if (url === null) return;
         if (url === "") chain().unsetLink().run(); else chain().extendMarkRange("link").setLink({href: url}).run();
       });
-      add("↶", "Undo", () => chain().undo().run());
-      add("↷", "Redo", () => chain().redo().run());
+      add("↶", t("Undo"), () => chain().undo().run());
+      add("↷", t("Redo"), () => chain().redo().run());
     }
     if (this.kind === "body" && this.textarea.dataset.libraryUrl) {
-      add("Image", "Insert an image from the media library", () => this.pickImage());
+      add(t("Image"), t("Insert an image from the media library"), () => this.pickImage());
     }
     if (this.variables.length) {
       const menu = element("select", {class: "wb-variables", "aria-label": "Insert a variable"});
-      menu.appendChild(element("option", {value: "", text: "Insert a variable…"}));
+      menu.appendChild(element("option", {value: "", text: t("Insert a variable…")}));
       this.variables.forEach((v) => menu.appendChild(element("option", {value: v.tag, text: `${v.label}  ${v.tag}`})));
       menu.addEventListener("change", () => {
         if (menu.value) this.insertText(menu.value);
@@ -160,7 +167,7 @@ class ContentEditor {
         element: this.surface,
         extensions: this.extensions(),
         content: this.textarea.value,
-        editorProps: {attributes: {class: "wb-rich", "aria-label": "Body", role: "textbox", "aria-multiline": "true"}},
+        editorProps: {attributes: {class: "wb-rich", "aria-label": t("Body"), role: "textbox", "aria-multiline": "true"}},
         onUpdate: ({editor}) => this.changed(editor.getHTML()),
       });
     } else {
@@ -172,7 +179,7 @@ class ContentEditor {
         extensions: [basicSetup, EditorView.lineWrapping, ...language,
                      EditorView.updateListener.of((update) => { if (update.docChanged) this.changed(update.state.doc.toString()); })],
       });
-      this.code.contentDOM.setAttribute("aria-label", this.kind === "layout" ? "Layout HTML" : "Body");
+      this.code.contentDOM.setAttribute("aria-label", this.kind === "layout" ? t("Layout HTML") : t("Body"));
     }
     this.surface.dataset.mode = mode;
     this.buttons();
@@ -208,8 +215,8 @@ class ContentEditor {
   switchMode(mode) {
     if (mode === this.mode) return;
     if (mode === "rich" && !this.fitsRichText(this.textarea.value) &&
-        !window.confirm("Rich text cannot keep all of this HTML: tables, styles, layout blocks and " +
-                        "template tags between elements would be simplified or lost. Switch anyway?")) {
+        !window.confirm(t("Rich text cannot keep all of this HTML: tables, styles, layout blocks and " +
+                          "template tags between elements would be simplified or lost. Switch anyway?"))) {
       return;
     }
     this.start(mode);
@@ -223,12 +230,15 @@ class ContentEditor {
       const result = await post(url, {body: this.textarea.value, from, to});
       if (result.error) { window.alert(result.error); this.formatField.value = from; return; }
       if (result.lost.length && !window.confirm(
-          `Switching from ${from} to ${to} would lose: ${result.lost.join("; ")}. Switch anyway?`)) {
+          t("Switching from %(from)s to %(to)s would lose: %(lost)s. Switch anyway?")
+            .replace("%(from)s", from).replace("%(to)s", to).replace("%(lost)s", result.lost.join("; ")))) {
         this.formatField.value = from;
         return;
       }
       this.textarea.value = result.body;
-      this.status.textContent = result.lost.length ? `Converted; lost: ${result.lost.join("; ")}.` : `Converted to ${to}.`;
+      this.status.textContent = result.lost.length
+        ? t("Converted; lost: %(lost)s.").replace("%(lost)s", result.lost.join("; "))
+        : t("Converted to %(format)s.").replace("%(format)s", to);
     }
     this.lastFormat = to;
     this.start(this.preferredMode());
@@ -254,13 +264,13 @@ class ContentEditor {
   }
 
   async pickImage() {
-    const dialog = element("dialog", {class: "wb-picker", "aria-label": "Media library"});
+    const dialog = element("dialog", {class: "wb-picker", "aria-label": t("Media library")});
     const grid = element("div", {class: "wb-picker-grid"});
     const file = element("input", {type: "file", accept: "image/png,image/jpeg,image/gif,image/webp",
-                                   "aria-label": "Upload an image"});
+                                   "aria-label": t("Upload an image")});
     const problem = element("p", {class: "wb-preview-error", role: "alert"});
-    const close = element("button", {type: "button", class: "button", text: "Close"});
-    dialog.append(element("h3", {text: "Choose an image, or upload one"}), file, problem, grid, close);
+    const close = element("button", {type: "button", class: "button", text: t("Close")});
+    dialog.append(element("h3", {text: t("Choose an image, or upload one")}), file, problem, grid, close);
     document.body.appendChild(dialog);
     const choose = (image) => { dialog.close(); dialog.remove(); this.insertImage(image); };
     close.addEventListener("click", () => { dialog.close(); dialog.remove(); });
@@ -273,7 +283,7 @@ class ContentEditor {
     dialog.showModal();
     const response = await fetch(`${this.textarea.dataset.libraryUrl}?kind=image`, {credentials: "same-origin"});
     const found = response.ok ? (await response.json()).data : [];
-    if (!found.length) grid.appendChild(element("p", {text: "The library has no images yet."}));
+    if (!found.length) grid.appendChild(element("p", {text: t("The library has no images yet.")}));
     found.forEach((image) => {
       const pick = element("button", {type: "button", class: "wb-picker-item", title: image.name},
                            [element("img", {src: image.thumbnail || image.url, alt: image.alt || image.name}),
