@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Condition
 
@@ -111,6 +112,7 @@ class Sequence(models.Model):
     activated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("sequence"), _("sequences")
         ordering = ["name"]
         permissions = [
             ("run_sequence", "Can activate, pause and resume sequences and add people"),
@@ -271,6 +273,7 @@ class Enrollment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("enrollment"), _("enrollments")
         constraints = [
             models.UniqueConstraint(
                 fields=["sequence", "subscriber", "round"], name="one_enrollment_per_round"

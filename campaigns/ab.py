@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 SEPARATOR = " · variant "
 
@@ -61,7 +62,7 @@ class ABTest(models.Model):
     )
 
     class Meta:
-        verbose_name = "A/B test"
+        verbose_name, verbose_name_plural = _("A/B test"), _("A/B tests")
 
     def __str__(self) -> str:
         return f"A/B test of {self.campaign}"

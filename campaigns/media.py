@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, UnidentifiedImageError
 
 # Pillow's format name -> the type the file is served and attached as.
@@ -79,9 +80,8 @@ class Media(models.Model):
     templates = models.ManyToManyField("campaigns.Template", related_name="attachments", blank=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("media file"), _("media library")
         ordering = ["-created_at"]
-        verbose_name = "media file"
-        verbose_name_plural = "media library"
 
     def __str__(self) -> str:
         return self.name

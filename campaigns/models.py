@@ -10,12 +10,10 @@ from django.db.models import Q
 from django.db.models.functions import UUID4
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.layouts import Template
-from campaigns.rendering import (
-    PreparedContent,
-    TemplateError,
-)
+from campaigns.rendering import PreparedContent, TemplateError
 from campaigns.segments import Behaviour
 from campaigns.signals import campaign_status_changed
 from subscribers.addresses import sender_problem
@@ -207,6 +205,7 @@ class Campaign(models.Model):
     content_version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("campaign"), _("campaigns")
         ordering = ["-created_at"]
         # Editing a campaign and sending it are separate: an Editor writes and tests, a
         # Campaign manager starts, pauses, resumes and cancels (docs/roles.md).

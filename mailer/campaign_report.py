@@ -119,7 +119,7 @@ class ReportViews(admin.ModelAdmin):
             return charts.as_csv(wanted, f"campaign-{campaign.pk}")
         context = {
             **admin_.admin_site.each_context(request),
-            "title": f"Campaign: {campaign.name}",
+            "title": _("Campaign: %(name)s") % {"name": campaign.name},
             "opts": Campaign._meta,
             "campaign": campaign,
             "status": campaign_status(campaign),

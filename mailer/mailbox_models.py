@@ -5,6 +5,7 @@ says why and stays here to be looked at. Imported by mailer.models."""
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class MailboxReport(models.Model):
@@ -29,6 +30,7 @@ class MailboxReport(models.Model):
     raw = models.BinaryField(blank=True, default=b"")
 
     class Meta:
+        verbose_name, verbose_name_plural = _("mailbox report"), _("mailbox reports")
         ordering = ["-read_at"]
         indexes = [models.Index(fields=["outcome", "read_at"])]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, Limit
 from mailer import backoff, counters, scheduler, throttle
@@ -70,15 +71,26 @@ def backoff_status(server: ServerConfig, state: dict[str, Any] | None) -> dict[s
     if not state:
         return None
     rate = state["rate"]
-    of = f"{server.rate_limit}/s" if server.rate_limit else f"the {state['ceiling']:.0f}/s it took"
+    of = (
+        f"{server.rate_limit}/s"
+        if server.rate_limit
+        else _("the %(ceiling).0f/s it took") % {"ceiling": state["ceiling"]}
+    )
     return {
         "rate": round(rate, 1),
         "ceiling": round(state["ceiling"], 1),
         "reply": state["reply"],
         "since": state["since"],
-        "text": f"Throttled by the server: {rate:.0f}/s of {of} (it answered “{state['reply']}”); "
-        f"the rate comes back by {backoff.STEP * state['ceiling']:.1f}/s each second while the "
-        "server accepts.",
+        "text": _(
+            "Throttled by the server: %(rate).0f/s of %(of)s (it answered “%(reply)s”); the "
+            "rate comes back by %(step).1f/s each second while the server accepts."
+        )
+        % {
+            "rate": rate,
+            "of": of,
+            "reply": state["reply"],
+            "step": backoff.STEP * state["ceiling"],
+        },
     }
 
 
@@ -121,40 +133,55 @@ def explain(
     share = limits.get(throttle.field_campaign(campaign.pk))
     if limit == Limit.RUNNING_SLOTS:
         return {
-            "text": f"Waiting for a running slot: {running} of "
-            f"{performance.max_running_campaigns} campaigns are running. Raise "
-            "“max running campaigns” under Settings → Performance, or pause a running one.",
+            "text": _(
+                "Waiting for a running slot: %(running)s of %(max)s campaigns are running. "
+                "Raise “max running campaigns” under Settings → Performance, or pause a "
+                "running one."
+            )
+            % {"running": running, "max": performance.max_running_campaigns},
             "fix": settings_url,
         }
     if limit == Limit.SCHEDULE:
         when = f" ({campaign.send_at:%Y-%m-%d %H:%M %Z})" if campaign.send_at else ""
         return {
-            "text": f"Scheduled for later{when}; it starts on its own then. Change “send at” "
-            "on the campaign to start it sooner.",
+            "text": _(
+                "Scheduled for later%(when)s; it starts on its own then. Change “send at” on "
+                "the campaign to start it sooner."
+            )
+            % {"when": when},
             "fix": campaign_url,
         }
     if limit == Limit.PAUSED:
-        return {"text": "Paused by a user. Resume it to continue.", "fix": campaign_url}
+        return {"text": _("Paused by a user. Resume it to continue."), "fix": campaign_url}
     if limit == Limit.ERRORS:
+        reason = f"{campaign.status_reason[:1].upper()}{campaign.status_reason[1:]}"
         return {
-            "text": f"{campaign.status_reason[:1].upper()}{campaign.status_reason[1:]}. Fix the "
-            "cause, then resume it; it continues where it stopped.",
+            "text": _("%(reason)s. Fix the cause, then resume it; it continues where it stopped.")
+            % {"reason": reason},
             "fix": campaign_url,
         }
     if limit == Limit.CAMPAIGN_RATE:
         own = campaign.effective_rate(performance.default_campaign_rate)
-        source = "its rate limit" if campaign.rate_limit else "the default campaign rate"
+        text = (
+            _("Sending at its rate limit (%(rate)s/s). Raise it on the campaign to go faster.")
+            if campaign.rate_limit
+            else _(
+                "Sending at the default campaign rate (%(rate)s/s). Raise it on the campaign "
+                "or under Settings → Performance to go faster."
+            )
+        )
         return {
-            "text": f"Sending at {source} ({own}/s). Raise it on the campaign"
-            + ("" if campaign.rate_limit else " or under Settings → Performance")
-            + " to go faster.",
+            "text": text % {"rate": own},
             "fix": campaign_url if campaign.rate_limit else settings_url,
         }
     if limit == Limit.GLOBAL_RATE:
         return {
-            "text": f"Sending at its share of the global rate ({share or 0:g}/s of "
-            f"{performance.message_rate}/s, shared by weight between {running} running "
-            "campaigns). Raise the global message rate under Settings → Performance.",
+            "text": _(
+                "Sending at its share of the global rate (%(share)s/s of %(rate)s/s, shared by "
+                "weight between %(running)s running campaigns). Raise the global message rate "
+                "under Settings → Performance."
+            )
+            % {"share": f"{share or 0:g}", "rate": performance.message_rate, "running": running},
             "fix": settings_url,
         }
     if limit == Limit.SMTP_SERVER:
@@ -165,35 +192,47 @@ def explain(
         return {
             "text": (hold + ".")
             if hold
-            else "Sending as fast as its SMTP server's rate limit allows (shared with every "
-            "campaign using that server). Raise the server's rate limit if the provider allows.",
+            else _(
+                "Sending as fast as its SMTP server's rate limit allows (shared with every "
+                "campaign using that server). Raise the server's rate limit if the provider "
+                "allows."
+            ),
             "fix": admin_url("mailer_smtpserver_changelist"),
         }
     if limit.startswith("domain:"):
         domain = limit.partition(":")[2]
         return {
-            "text": f"Mail to {domain} goes at that domain's throttle "
-            f"({int(limits.get(throttle.field_domain(domain), 0))}/s); other recipients are "
-            "not held back by it.",
+            "text": _(
+                "Mail to %(domain)s goes at that domain's throttle (%(rate)s/s); other "
+                "recipients are not held back by it."
+            )
+            % {"domain": domain, "rate": int(limits.get(throttle.field_domain(domain), 0))},
             "fix": admin_url("mailer_domainthrottle_changelist"),
         }
     if limit == Limit.WORKER_SLOTS:
         return {
-            "text": f"No rate limit holds it back: it sends as fast as its share of the "
-            f"{worker_slots} worker slots allows. Add sender workers (scale `sender`, or raise "
-            "SENDER_CONCURRENCY) to go faster.",
+            "text": _(
+                "No rate limit holds it back: it sends as fast as its share of the %(slots)s "
+                "worker slots allows. Add sender workers (scale `sender`, or raise "
+                "SENDER_CONCURRENCY) to go faster."
+            )
+            % {"slots": worker_slots},
             "fix": settings_url,
         }
     if limit == Limit.NEXT_SUBSCRIBERS:
         return {
-            "text": "The message of a sequence's step: it sends as subscribers reach the "
-            "step, and waits for them meanwhile.",
+            "text": _(
+                "The message of a sequence's step: it sends as subscribers reach the step, and "
+                "waits for them meanwhile."
+            ),
             "fix": campaign_url,
         }
     if campaign.status == Campaign.Status.RUNNING:
         return {
-            "text": "Nothing due right now: the remaining recipients are in flight or wait "
-            "for a retry after a temporary failure.",
+            "text": _(
+                "Nothing due right now: the remaining recipients are in flight or wait for a "
+                "retry after a temporary failure."
+            ),
             "fix": campaign_url,
         }
     return {"text": "", "fix": campaign_url}

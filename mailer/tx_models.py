@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 
 class TxMessage(models.Model):
@@ -61,8 +62,8 @@ class TxMessage(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
     class Meta:
+        verbose_name, verbose_name_plural = _("transactional message"), _("transactional messages")
         ordering = ["-id"]
-        verbose_name = "transactional message"
         constraints = [
             models.UniqueConstraint(
                 fields=["created_by", "idempotency_key", "position"],

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -43,7 +44,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
     """What every campaign is doing and what holds it back; refreshes itself."""
     context = {
         **admin.site.each_context(request),
-        "title": "Sending status",
+        "title": _("Sending status"),
         "status": engine_status(request.user),
         "refresh_seconds": REFRESH_SECONDS,
     }

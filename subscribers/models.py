@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import UUID4, Now
+from django.utils.translation import gettext_lazy as _
 
 from subscribers import uploads
 
@@ -33,6 +34,7 @@ class Subscriber(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("subscriber"), _("subscribers")
         ordering = ["email"]
 
     def __str__(self) -> str:
@@ -75,6 +77,7 @@ class MailingList(models.Model):
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     class Meta:
+        verbose_name, verbose_name_plural = _("mailing list"), _("mailing lists")
         ordering = ["name"]
         # Per-list access (subscribers/access.py): the first is given per list, the second
         # to those who see every list.
@@ -104,6 +107,7 @@ class Subscription(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("subscription"), _("subscriptions")
         constraints = [
             models.UniqueConstraint(
                 fields=["subscriber", "mailing_list"], name="one_subscription_per_list"
@@ -175,8 +179,8 @@ class SubscriberImport(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("import"), _("imports")
         ordering = ["-created_at"]
-        verbose_name = "import"
 
     def __str__(self) -> str:
         return f"{(self.file.name or '').rsplit('/', 1)[-1]} ({self.get_mode()})"

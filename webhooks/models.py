@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 from webhooks.addresses import UnsafeURL, checked_address
 
@@ -62,6 +63,7 @@ class Endpoint(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("endpoint"), _("endpoints")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -121,8 +123,8 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
     class Meta:
+        verbose_name, verbose_name_plural = _("delivery"), _("deliveries")
         ordering = ["-id"]
-        verbose_name_plural = "deliveries"
         indexes = [
             models.Index(
                 fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_due"

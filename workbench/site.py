@@ -34,7 +34,7 @@ SECTIONS: list[tuple[Any, list[str]]] = [
             "campaigns.media",
         ],
     ),
-    (_("Automations"), ["automations.sequence"]),
+    (_("Automations"), ["automations.sequence", "automations.enrollment"]),
     (
         _("Delivery"),
         [
