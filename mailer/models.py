@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Self
-
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -10,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import RATE_MIN
 from mailer import credentials
+from mailer.single_row import SingleRow
 from subscribers.addresses import normalise_domain
 
 
@@ -81,22 +80,6 @@ class SmtpServer(models.Model):
 BATCH_TURN_SECONDS = 20
 # Retries of one recipient must end within this long, or a campaign never finishes.
 LONGEST_RETRY_SPAN = 3 * 86400
-
-
-class SingleRow(models.Model):
-    """A model with exactly one row (pk 1): settings edited in the admin."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs) -> None:
-        self.pk = 1
-        super().save(*args, **kwargs)
-
-    @classmethod
-    def load(cls) -> Self:
-        obj, _ = cls._default_manager.get_or_create(pk=1)
-        return obj
 
 
 class PerformanceSettings(SingleRow):

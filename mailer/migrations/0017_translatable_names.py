@@ -4,34 +4,53 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailer', '0016_bounce_alert'),
+        ("mailer", "0016_bounce_alert"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='bounce',
-            options={'ordering': ['-at'], 'verbose_name': 'bounce', 'verbose_name_plural': 'bounces'},
+            name="bounce",
+            options={
+                "ordering": ["-at"],
+                "verbose_name": "bounce",
+                "verbose_name_plural": "bounces",
+            },
         ),
         migrations.AlterModelOptions(
-            name='delivery',
-            options={'verbose_name': 'delivery', 'verbose_name_plural': 'deliveries'},
+            name="delivery",
+            options={"verbose_name": "delivery", "verbose_name_plural": "deliveries"},
         ),
         migrations.AlterModelOptions(
-            name='domainthrottle',
-            options={'ordering': ['domain'], 'verbose_name': 'domain throttle', 'verbose_name_plural': 'domain throttles'},
+            name="domainthrottle",
+            options={
+                "ordering": ["domain"],
+                "verbose_name": "domain throttle",
+                "verbose_name_plural": "domain throttles",
+            },
         ),
         migrations.AlterModelOptions(
-            name='mailboxreport',
-            options={'ordering': ['-read_at'], 'verbose_name': 'mailbox report', 'verbose_name_plural': 'mailbox reports'},
+            name="mailboxreport",
+            options={
+                "ordering": ["-read_at"],
+                "verbose_name": "mailbox report",
+                "verbose_name_plural": "mailbox reports",
+            },
         ),
         migrations.AlterModelOptions(
-            name='smtpserver',
-            options={'ordering': ['name'], 'verbose_name': 'SMTP server', 'verbose_name_plural': 'SMTP servers'},
+            name="smtpserver",
+            options={
+                "ordering": ["name"],
+                "verbose_name": "SMTP server",
+                "verbose_name_plural": "SMTP servers",
+            },
         ),
         migrations.AlterModelOptions(
-            name='txmessage',
-            options={'ordering': ['-id'], 'verbose_name': 'transactional message', 'verbose_name_plural': 'transactional messages'},
+            name="txmessage",
+            options={
+                "ordering": ["-id"],
+                "verbose_name": "transactional message",
+                "verbose_name_plural": "transactional messages",
+            },
         ),
     ]
