@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from campaigns.admin_actions import (
@@ -233,7 +234,7 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
             problem = str(error)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Preview: {campaign.name}",
+            "title": _("Preview: %(name)s") % {"name": campaign.name},
             "opts": self.model._meta,
             "campaign": campaign,
             "subscriber": subscriber,
@@ -269,7 +270,7 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
         return request.user.has_perm("campaigns.send_campaign")
 
     def available_actions(self, campaign: Campaign) -> list[str]:
-        return [name for name, (_, _, states) in self.ACTIONS.items() if campaign.status in states]
+        return [name for name, row in self.ACTIONS.items() if campaign.status in row[2]]
 
     def act_view(self, request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
         campaign = get_object_or_404(self.get_queryset(request), pk=campaign_id)
@@ -290,7 +291,7 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
         if action not in self.ACTIONS:
             self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
             return redirect(back)
-        service, verb, _ = self.ACTIONS[action]
+        service, verb, _states = self.ACTIONS[action]
         try:
             if service in (campaign_start, campaign_resume) and (
                 why := refused_lists(request, campaign)

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('api', '0001_initial'),
+        ("api", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='apitoken',
-            options={'verbose_name': 'API user', 'verbose_name_plural': 'API users'},
+            name="apitoken",
+            options={"verbose_name": "API user", "verbose_name_plural": "API users"},
         ),
     ]

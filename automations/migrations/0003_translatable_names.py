@@ -4,18 +4,25 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('automations', '0002_permissions'),
+        ("automations", "0002_permissions"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='enrollment',
-            options={'verbose_name': 'enrollment', 'verbose_name_plural': 'enrollments'},
+            name="enrollment",
+            options={"verbose_name": "enrollment", "verbose_name_plural": "enrollments"},
         ),
         migrations.AlterModelOptions(
-            name='sequence',
-            options={'ordering': ['name'], 'permissions': [('run_sequence', 'Can activate, pause and resume sequences and add people'), ('record_event', 'Can record events that start sequences (POST /api/events)')], 'verbose_name': 'sequence', 'verbose_name_plural': 'sequences'},
+            name="sequence",
+            options={
+                "ordering": ["name"],
+                "permissions": [
+                    ("run_sequence", "Can activate, pause and resume sequences and add people"),
+                    ("record_event", "Can record events that start sequences (POST /api/events)"),
+                ],
+                "verbose_name": "sequence",
+                "verbose_name_plural": "sequences",
+            },
         ),
     ]

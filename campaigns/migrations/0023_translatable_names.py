@@ -4,22 +4,30 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0022_media_permissions'),
+        ("campaigns", "0022_media_permissions"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='abtest',
-            options={'verbose_name': 'A/B test', 'verbose_name_plural': 'A/B tests'},
+            name="abtest",
+            options={"verbose_name": "A/B test", "verbose_name_plural": "A/B tests"},
         ),
         migrations.AlterModelOptions(
-            name='campaign',
-            options={'ordering': ['-created_at'], 'permissions': [('send_campaign', 'Can start, pause, resume and cancel campaigns')], 'verbose_name': 'campaign', 'verbose_name_plural': 'campaigns'},
+            name="campaign",
+            options={
+                "ordering": ["-created_at"],
+                "permissions": [("send_campaign", "Can start, pause, resume and cancel campaigns")],
+                "verbose_name": "campaign",
+                "verbose_name_plural": "campaigns",
+            },
         ),
         migrations.AlterModelOptions(
-            name='template',
-            options={'ordering': ['name'], 'verbose_name': 'template', 'verbose_name_plural': 'templates'},
+            name="template",
+            options={
+                "ordering": ["name"],
+                "verbose_name": "template",
+                "verbose_name_plural": "templates",
+            },
         ),
     ]

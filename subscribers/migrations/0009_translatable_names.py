@@ -4,26 +4,41 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('subscribers', '0008_list_language'),
+        ("subscribers", "0008_list_language"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='mailinglist',
-            options={'ordering': ['name'], 'permissions': [('send_to_mailinglist', 'Can send campaigns to the list'), ('access_all_lists', 'Can see and use every list')], 'verbose_name': 'mailing list', 'verbose_name_plural': 'mailing lists'},
+            name="mailinglist",
+            options={
+                "ordering": ["name"],
+                "permissions": [
+                    ("send_to_mailinglist", "Can send campaigns to the list"),
+                    ("access_all_lists", "Can see and use every list"),
+                ],
+                "verbose_name": "mailing list",
+                "verbose_name_plural": "mailing lists",
+            },
         ),
         migrations.AlterModelOptions(
-            name='subscriber',
-            options={'ordering': ['email'], 'verbose_name': 'subscriber', 'verbose_name_plural': 'subscribers'},
+            name="subscriber",
+            options={
+                "ordering": ["email"],
+                "verbose_name": "subscriber",
+                "verbose_name_plural": "subscribers",
+            },
         ),
         migrations.AlterModelOptions(
-            name='subscriberimport',
-            options={'ordering': ['-created_at'], 'verbose_name': 'import', 'verbose_name_plural': 'imports'},
+            name="subscriberimport",
+            options={
+                "ordering": ["-created_at"],
+                "verbose_name": "import",
+                "verbose_name_plural": "imports",
+            },
         ),
         migrations.AlterModelOptions(
-            name='subscription',
-            options={'verbose_name': 'subscription', 'verbose_name_plural': 'subscriptions'},
+            name="subscription",
+            options={"verbose_name": "subscription", "verbose_name_plural": "subscriptions"},
         ),
     ]

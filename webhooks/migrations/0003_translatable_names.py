@@ -4,18 +4,25 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('webhooks', '0002_permissions'),
+        ("webhooks", "0002_permissions"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='delivery',
-            options={'ordering': ['-id'], 'verbose_name': 'delivery', 'verbose_name_plural': 'deliveries'},
+            name="delivery",
+            options={
+                "ordering": ["-id"],
+                "verbose_name": "delivery",
+                "verbose_name_plural": "deliveries",
+            },
         ),
         migrations.AlterModelOptions(
-            name='endpoint',
-            options={'ordering': ['name'], 'verbose_name': 'endpoint', 'verbose_name_plural': 'endpoints'},
+            name="endpoint",
+            options={
+                "ordering": ["name"],
+                "verbose_name": "endpoint",
+                "verbose_name_plural": "endpoints",
+            },
         ),
     ]
