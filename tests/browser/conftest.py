@@ -124,6 +124,22 @@ def write_content(page, selector: str, text: str) -> None:
     )
 
 
+# The main pages must load within this on these machines (navigation start to load event).
+LOAD_LIMIT_MS = 1000
+
+
+def timing(page) -> dict:
+    """Navigation timing of the page just loaded, and the bytes it took (page and assets)."""
+    return page.evaluate(
+        """() => {
+          const nav = performance.getEntriesByType("navigation")[0];
+          const assets = performance.getEntriesByType("resource");
+          const bytes = [nav, ...assets].reduce((n, e) => n + (e.encodedBodySize || 0), 0);
+          return {ms: nav.loadEventEnd - nav.startTime, bytes: bytes, requests: assets.length + 1};
+        }"""
+    )
+
+
 def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

@@ -17,13 +17,10 @@ from campaigns.models import Campaign, Click, Open, TrackedLink
 from campaigns.services import campaign_start
 from mailer.models import Bounce
 from subscribers.models import Subscriber, Subscription
-from tests.browser.conftest import Site, login, screenshot
+from tests.browser.conftest import LOAD_LIMIT_MS, Site, login, screenshot, timing
 from tests.e2e.helpers import campaign_with, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-# The main pages must load within this on these machines (navigation start to load event).
-LOAD_LIMIT_MS = 1000
 
 
 def sent_campaign(name: str, count: int, opened: float, clicked: float) -> Campaign:
@@ -49,18 +46,6 @@ def sent_campaign(name: str, count: int, opened: float, clicked: float) -> Campa
         for s in people[: int(count * clicked)]
     )
     return Campaign.objects.get(pk=campaign.pk)
-
-
-def timing(page) -> dict:
-    """Navigation timing of the page just loaded, and the bytes it took (page and assets)."""
-    return page.evaluate(
-        """() => {
-          const nav = performance.getEntriesByType("navigation")[0];
-          const assets = performance.getEntriesByType("resource");
-          const bytes = [nav, ...assets].reduce((n, e) => n + (e.encodedBodySize || 0), 0);
-          return {ms: nav.loadEventEnd - nav.startTime, bytes: bytes, requests: assets.length + 1};
-        }"""
-    )
 
 
 def drawn_charts(page) -> int:
