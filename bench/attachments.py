@@ -15,18 +15,7 @@ import json
 import os
 import time
 
-import django
-
-
-def setup() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.base")
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.setdefault("SECRET_KEY", "bench-attachments-" + "k" * 48)
-    # Read by the settings, never connected to.
-    os.environ.setdefault("DATABASE_URL", "postgres://bench@127.0.0.1:1/bench")
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:1/0")
-    os.environ.setdefault("SITE_URL", "https://news.example")
-    django.setup()
+from bench import offline
 
 
 def measure(messages: int, size: int) -> dict:
@@ -74,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20000)
     args = parser.parse_args()
-    setup()
+    offline.setup("attachments")
     rows = [measure(args.messages, size) for size in (0, 100 * 1024, 1024 * 1024)]
     for row in rows:
         print(json.dumps(row))

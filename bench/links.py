@@ -10,8 +10,9 @@ are the only part of the context that is computed per recipient.
 from __future__ import annotations
 
 import argparse
-import os
 import time
+
+from bench import offline
 
 
 def main() -> None:
@@ -19,16 +20,7 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.base")
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.setdefault("SECRET_KEY", "bench-links-" + "k" * 48)
-    # Read by the settings, never connected to: the links need no server.
-    os.environ.setdefault("DATABASE_URL", "postgres://bench@127.0.0.1:1/bench")
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:1/0")
-    os.environ.setdefault("SITE_URL", "https://news.example")
-    import django
-
-    django.setup()
+    offline.setup("links")  # the links need no server
     from campaigns.models import Campaign
     from mailer.compose import CampaignComposer
 

@@ -139,19 +139,19 @@ class AttachmentsFormSet(forms.BaseInlineFormSet):
             raise ValidationError(problem)
 
 
-class CampaignAttachmentInline(admin.TabularInline):
+class AttachmentInline(admin.TabularInline):
+    """Files from the library on a campaign or a transactional template."""
+
+    formset = AttachmentsFormSet
+    extra = 0
+    verbose_name = "attachment"
+    verbose_name_plural = "Attachments (files from the media library, sent with every message)"
+    autocomplete_fields = ["media"]
+
+
+class CampaignAttachmentInline(AttachmentInline):
     model = Media.campaigns.through
-    formset = AttachmentsFormSet
-    extra = 0
-    verbose_name = "attachment"
-    verbose_name_plural = "Attachments (files from the media library, sent with every message)"
-    autocomplete_fields = ["media"]
 
 
-class TemplateAttachmentInline(admin.TabularInline):
+class TemplateAttachmentInline(AttachmentInline):
     model = Media.templates.through
-    formset = AttachmentsFormSet
-    extra = 0
-    verbose_name = "attachment"
-    verbose_name_plural = "Attachments (files from the media library, sent with every message)"
-    autocomplete_fields = ["media"]

@@ -16,6 +16,19 @@ from tests.smtp_sink import free_port
 PYMAP = str(Path(sys.executable).parent / "pymap")
 
 
+def mailbox_config(protocol: str, port: int, user: str, password: str) -> dict:
+    """What settings.BOUNCE_MAILBOX holds for a plain-text mailbox on loopback."""
+    return {
+        "protocol": protocol,
+        "security": "none",
+        "host": "127.0.0.1",
+        "port": port,
+        "user": user,
+        "password": password,
+        "folder": "INBOX",
+    }
+
+
 class ImapServer:
     user = "bounces"
     password = "imap-test-password"
@@ -52,15 +65,7 @@ class ImapServer:
 
     @property
     def config(self) -> dict:
-        return {
-            "protocol": "imap",
-            "security": "none",
-            "host": "127.0.0.1",
-            "port": self.port,
-            "user": self.user,
-            "password": self.password,
-            "folder": "INBOX",
-        }
+        return mailbox_config("imap", self.port, self.user, self.password)
 
     def client(self) -> imaplib.IMAP4:
         client = imaplib.IMAP4("127.0.0.1", self.port)

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from devstack.packages import found
+from tests.imap_server import mailbox_config
 from tests.smtp_sink import free_port
 
 MAILDIR = ("new", "cur", "tmp")
@@ -105,15 +106,7 @@ class Pop3Server:
 
     @property
     def config_dict(self) -> dict:
-        return {
-            "protocol": "pop3",
-            "security": "none",
-            "host": "127.0.0.1",
-            "port": self.port,
-            "user": self.user,
-            "password": self.password,
-            "folder": "INBOX",
-        }
+        return mailbox_config("pop3", self.port, self.user, self.password)
 
     def deliver(self, *messages: bytes) -> None:
         """Into the maildir's new/ by way of tmp/, as a delivering mail server does."""
