@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from api.models import ApiToken
 from api.tokens import api_user_create, issue_token, revoke
@@ -18,12 +19,12 @@ class NewApiUserForm(forms.ModelForm):
     """A new API user: its name, role and lists, never more than its maker has (a role they
     are in, lists they can see; superusers may give any)."""
 
-    name = forms.SlugField(max_length=150, help_text="The user name the token is sent with.")
+    name = forms.SlugField(max_length=150, help_text=_("The user name the token is sent with."))
     role = forms.ModelChoiceField(queryset=Group.objects.none(), to_field_name="name")
     lists = forms.ModelMultipleChoiceField(
         queryset=MailingList.objects.none(),
         required=False,
-        help_text="The lists it may use. None: only what its role sees (Admins see every list).",
+        help_text=_("The lists it may use. None: only what its role sees (Admins see every list)."),
     )
     maker: Any = None  # the staff user making it, set by the admin
 
@@ -45,20 +46,23 @@ class NewApiUserForm(forms.ModelForm):
         return name
 
 
-@admin.action(description="Revoke: the token stops working at once", permissions=["change"])
+@admin.action(description=_("Revoke: the token stops working at once"), permissions=["change"])
 def revoke_tokens(modeladmin, request, queryset) -> None:
     for token in queryset:
         revoke(token=token)
-    modeladmin.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
+    modeladmin.message_user(
+        request, _("Revoked %(value)s token(s).") % {"value": queryset.count()}, messages.SUCCESS
+    )
 
 
-@admin.action(description="New token (the old one stops working)", permissions=["change"])
+@admin.action(description=_("New token (the old one stops working)"), permissions=["change"])
 def rotate_tokens(modeladmin, request, queryset) -> None:
     for token in queryset:
         secret = issue_token(user=token.user)
         modeladmin.message_user(
             request,
-            f"The new token of {token.user.get_username()}, shown this once: {secret}",
+            _("The new token of %(value)s, shown this once: %(secret)s")
+            % {"value": token.user.get_username(), "secret": secret},
             messages.WARNING,
         )
 
@@ -69,7 +73,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = ["user", "hint", "created_at", "last_used_at", "revoked_at"]
     actions = [revoke_tokens, rotate_tokens]
 
-    @admin.display(description="role")
+    @admin.display(description=_("role"))
     def roles(self, obj: ApiToken) -> str:
         return ", ".join(obj.user.groups.values_list("name", flat=True))
 
@@ -93,7 +97,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
         obj._state.adding = False
         self.message_user(
             request,
-            f"API user {user.get_username()} made. Its token, shown this once: {secret} — "
-            f"send it as `Authorization: token {user.get_username()}:TOKEN`.",
+            _(
+                "API user %(user)s made. Its token, shown this once: %(secret)s — send it as "
+                "`Authorization: token %(user)s:TOKEN`."
+            )
+            % {"user": user.get_username(), "secret": secret},
             messages.WARNING,
         )

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from automations import reports
 from automations.models import Enrollment, Sequence, Step
@@ -36,13 +37,15 @@ from subscribers.models import Subscriber, SubscriberImport
 
 class StepForm(forms.ModelForm):
     subject = forms.CharField(
-        required=False, max_length=998, help_text="Send: the message's subject."
+        required=False, max_length=998, help_text=_("Send: the message's subject.")
     )
     body = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Send: the message's body (HTML, Django template language, e.g. "
-        "{{ subscriber.name }}). Layout, format, preview and test: open the message.",
+        help_text=_(
+            "Send: the message's body (HTML, Django template language, e.g. "
+            "{{ subscriber.name }}). Layout, format, preview and test: open the message."
+        ),
     )
 
     class Meta:
@@ -123,7 +126,7 @@ def editable_steps(sequence: Sequence | None) -> bool:
     )
 
 
-def _run(modeladmin, request, queryset, action, verb: str, **options) -> None:
+def _run(modeladmin, request, queryset, action, done_message, **options) -> None:
     done = 0
     for sequence in queryset:
         refused = access.refused_lists(request.user, sequence.lists.all())
@@ -131,8 +134,11 @@ def _run(modeladmin, request, queryset, action, verb: str, **options) -> None:
             names = ", ".join(m.name for m in refused)
             modeladmin.message_user(
                 request,
-                f"{sequence.name} mails {names}, which you may not send to; ask an Admin to "
-                "give you the list (its Object permissions page).",
+                _(
+                    "%(sequence)s mails %(names)s, which you may not send to; ask an Admin to "
+                    "give you the list (its Object permissions page)."
+                )
+                % {"sequence": sequence.name, "names": names},
                 messages.ERROR,
             )
             continue
@@ -142,32 +148,49 @@ def _run(modeladmin, request, queryset, action, verb: str, **options) -> None:
         except SequenceError as error:
             modeladmin.message_user(request, str(error), messages.ERROR)
     if done:
-        modeladmin.message_user(request, f"{verb} {done} sequence(s).", messages.SUCCESS)
+        modeladmin.message_user(
+            request,
+            done_message % {"count": done},
+            messages.SUCCESS,
+        )
 
 
-@admin.action(description="Activate or resume selected sequences", permissions=["run"])
+@admin.action(description=_("Activate or resume selected sequences"), permissions=["run"])
 def activate(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, sequence_activate, "Activated")
+    _run(modeladmin, request, queryset, sequence_activate, _("Activated %(count)s sequence(s)."))
 
 
 @admin.action(
-    description="Resume, moving everyone on the way to the current steps", permissions=["run"]
+    description=_("Resume, moving everyone on the way to the current steps"), permissions=["run"]
 )
 def resume_moving(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, sequence_activate, "Resumed", move_in_flight=True)
+    _run(
+        modeladmin,
+        request,
+        queryset,
+        sequence_activate,
+        _("Resumed %(count)s sequence(s)."),
+        move_in_flight=True,
+    )
 
 
-@admin.action(description="Pause selected sequences", permissions=["run"])
+@admin.action(description=_("Pause selected sequences"), permissions=["run"])
 def pause(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, sequence_pause, "Paused")
+    _run(modeladmin, request, queryset, sequence_pause, _("Paused %(count)s sequence(s)."))
 
 
 @admin.action(
-    description="Give selected paused sequences new steps (a new version)",
+    description=_("Give selected paused sequences new steps (a new version)"),
     permissions=["change"],
 )
 def new_version(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, sequence_new_version, "New version of")
+    _run(
+        modeladmin,
+        request,
+        queryset,
+        sequence_new_version,
+        _("New version of %(count)s sequence(s)."),
+    )
 
 
 @admin.register(Sequence)
@@ -185,7 +208,7 @@ class SequenceAdmin(ScopedToLists, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "tags", "lists", "status", "version", "activated_at"]}),
         (
-            "Trigger",
+            _("Trigger"),
             {
                 "fields": [
                     "trigger",
@@ -195,7 +218,7 @@ class SequenceAdmin(ScopedToLists, admin.ModelAdmin):
                 ]
             },
         ),
-        ("Sending", {"fields": ["timezone", "weight", "rate_limit"]}),
+        (_("Sending"), {"fields": ["timezone", "weight", "rate_limit"]}),
     ]
 
     def get_queryset(self, request):
@@ -239,15 +262,15 @@ class SequenceAdmin(ScopedToLists, admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         sync_messages(form.instance)  # its lists, weight and rate, on every step's message
 
-    @admin.display(description="tags")
+    @admin.display(description=_("tags"))
     def tag_list(self, obj: Sequence) -> str:
         return ", ".join(obj.tags or [])
 
-    @admin.display(description="on their way", ordering="waiting_count")
+    @admin.display(description=_("on their way"), ordering="waiting_count")
     def waiting(self, obj: Sequence) -> int:
         return getattr(obj, "waiting_count", 0)
 
-    @admin.display(description="report")
+    @admin.display(description=_("report"))
     def report(self, obj: Sequence) -> str:
         url = reverse("admin:automations_sequence_report", args=[obj.pk])
         return format_html('<a href="{}">report</a>', url)
@@ -298,7 +321,11 @@ class SequenceAdmin(ScopedToLists, admin.ModelAdmin):
         note = f"; not subscribers: {', '.join(unknown)}" if unknown else ""
         already = len(found) - entered
         more = f"; {already} already in it (or blocklisted)" if already else ""
-        self.message_user(request, f"{entered} entered {sequence.name}{more}{note}.")
+        self.message_user(
+            request,
+            _("%(entered)s entered %(sequence)s%(more)s%(note)s.")
+            % {"entered": entered, "sequence": sequence.name, "more": more, "note": note},
+        )
 
     def _add_import(self, request: HttpRequest, sequence: Sequence) -> None:
         job = imports_for(request, sequence).filter(pk=request.POST["import"]).first()
@@ -309,7 +336,11 @@ class SequenceAdmin(ScopedToLists, admin.ModelAdmin):
         except SequenceError as error:
             self.message_user(request, str(error), messages.ERROR)
             return
-        self.message_user(request, f"{entered} from {job} entered {sequence.name}.")
+        self.message_user(
+            request,
+            _("%(entered)s from %(job)s entered %(sequence)s.")
+            % {"entered": entered, "job": job, "sequence": sequence.name},
+        )
 
 
 def imports_for(request: HttpRequest, sequence: Sequence):

@@ -29,87 +29,114 @@ def valid_zone(name: str) -> None:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
         raise ValidationError(
-            f"{name!r} is not a time zone; use a name such as Europe/Paris or UTC."
+            _("%(name)s is not a time zone; use a name such as Europe/Paris or UTC.")
+            % {"name": repr(name)}
         ) from error
 
 
 class Sequence(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        ACTIVE = "active", "Active"
-        PAUSED = "paused", "Paused"
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
 
     class Trigger(models.TextChoices):
-        LIST = "list", "Subscribed to a list"
-        EVENT = "event", "An event (API or webhook)"
-        DATE = "date", "A date attribute"
-        MANUAL = "manual", "Added by hand, by the API or by an import"
+        LIST = "list", _("Subscribed to a list")
+        EVENT = "event", _("An event (API or webhook)")
+        DATE = "date", _("A date attribute")
+        MANUAL = "manual", _("Added by hand, by the API or by an import")
 
-    name = models.CharField(max_length=200, unique=True)
-    tags = models.JSONField(default=list, blank=True, help_text='e.g. ["onboarding"]')
-    status = models.CharField(max_length=6, choices=Status.choices, default=Status.DRAFT)
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True, help_text=_('e.g. ["onboarding"]'))
+    status = models.CharField(
+        _("status"), max_length=6, choices=Status.choices, default=Status.DRAFT
+    )
     lists = models.ManyToManyField(
         "subscribers.MailingList",
+        verbose_name=_("lists"),
         related_name="sequences",
-        help_text="Messages go to subscribers while they are on one of these lists "
-        "(confirmed on double opt-in lists); leaving them all ends the sequence for them.",
+        help_text=_(
+            "Messages go to subscribers while they are on one of these lists "
+            "(confirmed on double opt-in lists); leaving them all ends the sequence for them."
+        ),
     )
-    trigger = models.CharField(max_length=6, choices=Trigger.choices, default=Trigger.LIST)
+    trigger = models.CharField(
+        _("trigger"), max_length=6, choices=Trigger.choices, default=Trigger.LIST
+    )
     trigger_list = models.ForeignKey(
         "subscribers.MailingList",
+        verbose_name=_("trigger list"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="Trigger 'subscribed to a list': who joins it from now on (once confirmed "
-        "on a double opt-in list) enters.",
+        help_text=_(
+            "Trigger 'subscribed to a list': who joins it from now on (once confirmed "
+            "on a double opt-in list) enters."
+        ),
     )
     trigger_event = models.CharField(
+        _("trigger event"),
         max_length=100,
         blank=True,
-        help_text="Trigger 'event': its name, e.g. purchase (POST /api/events).",
+        help_text=_("Trigger 'event': its name, e.g. purchase (POST /api/events)."),
     )
     date_attribute = models.CharField(
+        _("date attribute"),
         max_length=100,
         blank=True,
-        help_text="Trigger 'date attribute': the attribute holding a date as 2027-03-01, "
-        "e.g. renewal_date or birthday.",
+        help_text=_(
+            "Trigger 'date attribute': the attribute holding a date as 2027-03-01, "
+            "e.g. renewal_date or birthday."
+        ),
     )
     date_offset_days = models.IntegerField(
+        _("date offset days"),
         default=0,
-        help_text="Days from the date to entering: -7 enters a week before it.",
+        help_text=_("Days from the date to entering: -7 enters a week before it."),
     )
     date_yearly = models.BooleanField(
-        "every year",
+        _("every year"),
         default=False,
-        help_text="Enter each year on the date's day and month (a birthday).",
+        help_text=_("Enter each year on the date's day and month (a birthday)."),
     )
     timezone = models.CharField(
+        _("timezone"),
         max_length=64,
         default="UTC",
         validators=[valid_zone],
-        help_text="For waits until a weekday and time, and the dates of date triggers, where "
-        "the subscriber's timezone attribute does not say (e.g. Europe/Paris).",
+        help_text=_(
+            "For waits until a weekday and time, and the dates of date triggers, where "
+            "the subscriber's timezone attribute does not say (e.g. Europe/Paris)."
+        ),
     )
     weight = models.PositiveSmallIntegerField(
+        _("weight"),
         default=1,
         validators=[MinValueValidator(1)],
-        help_text="Share of worker slots and of the global rate against running campaigns, "
-        "shared between its steps with mail due.",
+        help_text=_(
+            "Share of worker slots and of the global rate against running campaigns, "
+            "shared between its steps with mail due."
+        ),
     )
     rate_limit = models.PositiveIntegerField(
+        _("rate limit"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Most messages per second for each of its steps. Empty: the default in "
-        "Settings → Performance.",
+        help_text=_(
+            "Most messages per second for each of its steps. Empty: the default in "
+            "Settings → Performance."
+        ),
     )
-    version = models.PositiveIntegerField(default=1, editable=False)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     # Where the list trigger's scan of new subscriptions has got to (automations.entry).
-    scanned_to = models.DateTimeField(null=True, blank=True, editable=False)
-    dates_scanned_on = models.DateField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    activated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    scanned_to = models.DateTimeField(_("scanned to"), null=True, blank=True, editable=False)
+    dates_scanned_on = models.DateField(
+        _("dates scanned on"), null=True, blank=True, editable=False
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name, verbose_name_plural = _("sequence"), _("sequences")
@@ -131,7 +158,9 @@ class Sequence(models.Model):
         if self.trigger in needs:
             field, value, say = needs[self.trigger]
             if not value:
-                raise ValidationError({field: f"{say} It is what starts this sequence."})
+                raise ValidationError(
+                    {field: _("%(say)s It is what starts this sequence.") % {"say": say}}
+                )
 
     @property
     def share_group(self) -> str:
@@ -143,34 +172,48 @@ class Sequence(models.Model):
 
 class Step(models.Model):
     class Kind(models.TextChoices):
-        WAIT = "wait", "Wait"
-        SEND = "send", "Send a message"
-        BRANCH = "branch", "Branch on a condition"
-        ADD_TO_LIST = "add", "Add to a list"
-        REMOVE_FROM_LIST = "remove", "Remove from a list"
-        WEBHOOK = "webhook", "Emit a webhook event"
+        WAIT = "wait", _("Wait")
+        SEND = "send", _("Send a message")
+        BRANCH = "branch", _("Branch on a condition")
+        ADD_TO_LIST = "add", _("Add to a list")
+        REMOVE_FROM_LIST = "remove", _("Remove from a list")
+        WEBHOOK = "webhook", _("Emit a webhook event")
 
     class Test(models.TextChoices):
-        OPENED = "opened", "opened the previous message"
-        CLICKED = "clicked", "clicked in the previous message"
-        ATTRIBUTE = "attribute", "an attribute condition"
-        ON_LIST = "on_list", "is on a list"
+        OPENED = "opened", _("opened the previous message")
+        CLICKED = "clicked", _("clicked in the previous message")
+        ATTRIBUTE = "attribute", _("an attribute condition")
+        ON_LIST = "on_list", _("is on a list")
 
-    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
-    version = models.PositiveIntegerField(default=1)
-    position = models.PositiveSmallIntegerField(help_text="Steps run in this order, from 1.")
-    kind = models.CharField(max_length=7, choices=Kind.choices)
+    sequence = models.ForeignKey(
+        Sequence, verbose_name=_("sequence"), on_delete=models.CASCADE, related_name="steps"
+    )
+    version = models.PositiveIntegerField(_("version"), default=1)
+    position = models.PositiveSmallIntegerField(
+        _("position"), help_text=_("Steps run in this order, from 1.")
+    )
+    kind = models.CharField(_("kind"), max_length=7, choices=Kind.choices)
     # Wait: a duration, or until a weekday (and time) in the subscriber's time zone.
     wait_seconds = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Wait: this many seconds (86400 is a day)."
+        _("wait seconds"),
+        null=True,
+        blank=True,
+        help_text=_("Wait: this many seconds (86400 is a day)."),
     )
     wait_weekday = models.PositiveSmallIntegerField(
-        null=True, blank=True, choices=DAYS, help_text="Wait: until this weekday…"
+        _("wait weekday"),
+        null=True,
+        blank=True,
+        choices=DAYS,
+        help_text=_("Wait: until this weekday…"),
     )
-    wait_time = models.TimeField(null=True, blank=True, help_text="… at this time of day.")
+    wait_time = models.TimeField(
+        _("wait time"), null=True, blank=True, help_text=_("… at this time of day.")
+    )
     # Send: the message, a campaign of kind `step`.
     campaign = models.OneToOneField(
         "campaigns.Campaign",
+        verbose_name=_("campaign"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -178,27 +221,39 @@ class Step(models.Model):
         limit_choices_to={"kind": "step"},
     )
     # Branch: when the test fails, go to `go_to` (empty: leave the sequence); else go on.
-    test = models.CharField(max_length=9, choices=Test.choices, blank=True)
-    attribute = models.CharField(max_length=100, blank=True)
+    test = models.CharField(_("test"), max_length=9, choices=Test.choices, blank=True)
+    attribute = models.CharField(_("attribute"), max_length=100, blank=True)
     operator = models.CharField(
-        max_length=10, choices=Condition.Operator.choices, default="equals", blank=True
+        _("operator"),
+        max_length=10,
+        choices=Condition.Operator.choices,
+        default="equals",
+        blank=True,
     )
-    value = models.CharField(max_length=255, blank=True)
+    value = models.CharField(_("value"), max_length=255, blank=True)
     go_to = models.PositiveSmallIntegerField(
+        _("go to"),
         null=True,
         blank=True,
-        help_text="Branch: the step to go to when the test fails. Empty: leave the sequence.",
+        help_text=_("Branch: the step to go to when the test fails. Empty: leave the sequence."),
     )
     # Branch on a list; add to or remove from a list.
     mailing_list = models.ForeignKey(
-        "subscribers.MailingList", null=True, blank=True, on_delete=models.PROTECT
+        "subscribers.MailingList",
+        verbose_name=_("mailing list"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
     )
     event = models.CharField(
-        max_length=100, blank=True, help_text="Webhook: the event's name after sequence."
+        _("event"),
+        max_length=100,
+        blank=True,
+        help_text=_("Webhook: the event's name after sequence."),
     )
     # Counters (automations.engine writes them with the moves they count).
-    entered = models.PositiveIntegerField(default=0, editable=False)
-    exited = models.PositiveIntegerField(default=0, editable=False)
+    entered = models.PositiveIntegerField(_("entered"), default=0, editable=False)
+    exited = models.PositiveIntegerField(_("exited"), default=0, editable=False)
 
     class Meta:
         ordering = ["sequence", "version", "position"]
@@ -252,25 +307,30 @@ class Enrollment(models.Model):
     """A subscriber's way through a sequence: the step they are at and when it is due."""
 
     class State(models.TextChoices):
-        ACTIVE = "active", "On their way"
-        DONE = "done", "Went through"
-        EXITED = "exited", "Left"
+        ACTIVE = "active", _("On their way")
+        DONE = "done", _("Went through")
+        EXITED = "exited", _("Left")
 
-    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrollments")
+    sequence = models.ForeignKey(
+        Sequence, verbose_name=_("sequence"), on_delete=models.CASCADE, related_name="enrollments"
+    )
     subscriber = models.ForeignKey(
-        "subscribers.Subscriber", on_delete=models.CASCADE, related_name="enrollments"
+        "subscribers.Subscriber",
+        verbose_name=_("subscriber"),
+        on_delete=models.CASCADE,
+        related_name="enrollments",
     )
     # Round: 0, or the year of a yearly date trigger; each round's messages go once.
-    round = models.PositiveSmallIntegerField(default=0)
-    version = models.PositiveIntegerField()
-    position = models.PositiveSmallIntegerField(default=1)
-    due_at = models.DateTimeField()
-    state = models.CharField(max_length=6, choices=State.choices, default=State.ACTIVE)
-    reason = models.CharField(max_length=200, blank=True)
+    round = models.PositiveSmallIntegerField(_("round"), default=0)
+    version = models.PositiveIntegerField(_("version"))
+    position = models.PositiveSmallIntegerField(_("position"), default=1)
+    due_at = models.DateTimeField(_("due at"))
+    state = models.CharField(_("state"), max_length=6, choices=State.choices, default=State.ACTIVE)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
     # The last message sent to them here (a branch on opened or clicked tests it).
-    last_campaign_id = models.BigIntegerField(null=True, blank=True)
-    entered_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    last_campaign_id = models.BigIntegerField(_("last campaign ID"), null=True, blank=True)
+    entered_at = models.DateTimeField(_("entered at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name, verbose_name_plural = _("enrollment"), _("enrollments")

@@ -9,6 +9,7 @@ import structlog
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from automations import entry
 from automations.models import Enrollment, Sequence, Step
@@ -58,31 +59,47 @@ def sync_messages(sequence: Sequence) -> list[Campaign]:
 def check(sequence: Sequence) -> list[Step]:
     steps = sequence.steps_of(sequence.version)
     if not steps:
-        raise SequenceError(f"Sequence {sequence.name!r} has no steps; add at least one.")
+        raise SequenceError(
+            _("Sequence %(sequence)s has no steps; add at least one.")
+            % {"sequence": repr(sequence.name)}
+        )
     if not sequence.lists.exists():
         raise SequenceError(
-            f"Sequence {sequence.name!r} has no lists; choose the lists whose subscribers it "
-            "may send to."
+            _(
+                "Sequence %(sequence)s has no lists; choose the lists whose "
+                "subscribers it may send to."
+            )
+            % {"sequence": repr(sequence.name)}
         )
     if (
         sequence.trigger == Sequence.Trigger.LIST
         and not sequence.lists.filter(pk=sequence.trigger_list_id or 0).exists()
     ):
         raise SequenceError(
-            f"Sequence {sequence.name!r} starts on joining {sequence.trigger_list}, which is not "
-            "one of its lists: add it to its lists, or its messages would reach nobody."
+            _(
+                "Sequence %(sequence)s starts on joining %(trigger_list)s, which is "
+                "not one of its lists: add it to its lists, or its messages would "
+                "reach nobody."
+            )
+            % {"sequence": repr(sequence.name), "trigger_list": sequence.trigger_list}
         )
     for step in steps:
         if step.kind == Step.Kind.SEND:
             if step.campaign is None:
-                raise SequenceError(f"Step {step.position} sends nothing: write its message.")
+                raise SequenceError(
+                    _("Step %(position)s sends nothing: write its message.")
+                    % {"position": step.position}
+                )
             try:
                 campaign_check_content(campaign=step.campaign)
             except CampaignError as error:
-                raise SequenceError(f"Step {step.position}: {error}") from error
+                raise SequenceError(
+                    _("Step %(position)s: %(error)s") % {"position": step.position, "error": error}
+                ) from error
         if step.kind == Step.Kind.BRANCH and step.go_to and step.go_to > len(steps) + 1:
             raise SequenceError(
-                f"Step {step.position} goes to step {step.go_to}, which does not exist."
+                _("Step %(position)s goes to step %(go_to)s, which does not exist.")
+                % {"position": step.position, "go_to": step.go_to}
             )
     return steps
 
@@ -95,7 +112,9 @@ def sequence_activate(*, sequence: Sequence, move_in_flight: bool = False) -> Se
     with transaction.atomic():
         locked = Sequence.objects.select_for_update().get(pk=sequence.pk)
         if locked.status == Sequence.Status.ACTIVE:
-            raise SequenceError(f"Sequence {sequence.name!r} is already active.")
+            raise SequenceError(
+                _("Sequence %(sequence)s is already active.") % {"sequence": repr(sequence.name)}
+            )
         now = timezone.now()
         locked.status = Sequence.Status.ACTIVE
         locked.activated_at = locked.activated_at or now
@@ -124,7 +143,9 @@ def sequence_pause(*, sequence: Sequence) -> Sequence:
             status=Sequence.Status.PAUSED
         )
         if not changed:
-            raise SequenceError(f"Sequence {sequence.name!r} is not active.")
+            raise SequenceError(
+                _("Sequence %(sequence)s is not active.") % {"sequence": repr(sequence.name)}
+            )
         for campaign in Campaign.objects.filter(
             step__sequence=sequence,
             status__in=[Campaign.Status.SCHEDULED, Campaign.Status.RUNNING],
@@ -139,7 +160,7 @@ def sequence_new_version(*, sequence: Sequence) -> Sequence:
     """Copy the current steps (and their messages) into a new version, to edit while the
     sequence is paused: who enters from now on takes it; who is on the way keeps theirs."""
     if sequence.status == Sequence.Status.ACTIVE:
-        raise SequenceError("Pause the sequence before giving it new steps.")
+        raise SequenceError(_("Pause the sequence before giving it new steps."))
     with transaction.atomic():
         locked = Sequence.objects.select_for_update().get(pk=sequence.pk)
         steps = locked.steps_of(locked.version)
@@ -167,7 +188,8 @@ def sequence_new_version(*, sequence: Sequence) -> Sequence:
 def _require_active(sequence: Sequence) -> None:
     if sequence.status != Sequence.Status.ACTIVE:
         raise SequenceError(
-            f"Sequence {sequence.name!r} is {sequence.status}; activate it, then add people."
+            _("Sequence %(sequence)s is %(status)s; activate it, then add people.")
+            % {"sequence": repr(sequence.name), "status": sequence.status}
         )
 
 
@@ -184,7 +206,8 @@ def sequence_enroll_import(*, sequence: Sequence, job: SubscriberImport) -> int:
     _require_active(sequence)
     if job.status != SubscriberImport.Status.DONE or job.mode != SubscriberImport.Mode.SUBSCRIBE:
         raise SequenceError(
-            f"Import {job.pk} is not a finished import into a list; choose one that is."
+            _("Import %(job_pk)s is not a finished import into a list; choose one that is.")
+            % {"job_pk": job.pk}
         )
     entered = entry.by_import(sequence, job)
     queues.enqueue_on_commit(queues.ADVANCE_SEQUENCES)

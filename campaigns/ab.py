@@ -25,40 +25,53 @@ SEPARATOR = " · variant "
 
 class ABTest(models.Model):
     class Metric(models.TextChoices):
-        OPENS = "opens", "open rate"
-        CLICKS = "clicks", "click rate"
+        OPENS = "opens", _("open rate")
+        CLICKS = "clicks", _("click rate")
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        TESTING = "testing", "Testing"
-        DECIDED = "decided", "Winner sent to the rest"
+        DRAFT = "draft", _("Draft")
+        TESTING = "testing", _("Testing")
+        DECIDED = "decided", _("Winner sent to the rest")
 
     campaign = models.OneToOneField(
         "campaigns.Campaign",
+        verbose_name=_("campaign"),
         on_delete=models.CASCADE,
         related_name="ab_test",
-        help_text="The campaign tested: the rest of its audience gets the winner.",
+        help_text=_("The campaign tested: the rest of its audience gets the winner."),
     )
-    metric = models.CharField(max_length=6, choices=Metric.choices, default=Metric.OPENS)
+    metric = models.CharField(
+        _("metric"), max_length=6, choices=Metric.choices, default=Metric.OPENS
+    )
     test_percent = models.PositiveSmallIntegerField(
+        _("test percent"),
         default=20,
         validators=[MinValueValidator(2), MaxValueValidator(90)],
-        help_text="Share of the audience that tests, split evenly between the variants.",
+        help_text=_("Share of the audience that tests, split evenly between the variants."),
     )
     decide_after = models.PositiveIntegerField(
-        "decide after (seconds)",
+        _("decide after (seconds)"),
         default=4 * 3600,
         validators=[MinValueValidator(1)],
-        help_text="From the start of the test until the winner is chosen (4 hours: 14400).",
+        help_text=_("From the start of the test until the winner is chosen (4 hours: 14400)."),
     )
     automatic = models.BooleanField(
-        default=True, help_text="Choose the winner and send it on its own; else by hand."
+        _("automatic"),
+        default=True,
+        help_text=_("Choose the winner and send it on its own; else by hand."),
     )
-    status = models.CharField(max_length=7, choices=Status.choices, default=Status.DRAFT)
-    started_at = models.DateTimeField(null=True, blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=7, choices=Status.choices, default=Status.DRAFT
+    )
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     winner = models.ForeignKey(
-        "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "campaigns.Campaign",
+        verbose_name=_("winner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     class Meta:
@@ -78,13 +91,16 @@ class ABTest(models.Model):
 class Variant(models.Model):
     """What one variant changes; empty fields keep the campaign's."""
 
-    test = models.ForeignKey(ABTest, on_delete=models.CASCADE, related_name="variants")
-    label = models.CharField(max_length=1, help_text="A to E.")
-    subject = models.CharField(max_length=998, blank=True)
-    from_email = models.CharField("sender", max_length=320, blank=True)
-    body = models.TextField(blank=True)
+    test = models.ForeignKey(
+        ABTest, verbose_name=_("test"), on_delete=models.CASCADE, related_name="variants"
+    )
+    label = models.CharField(_("label"), max_length=1, help_text=_("A to E."))
+    subject = models.CharField(_("subject"), max_length=998, blank=True)
+    from_email = models.CharField(_("sender"), max_length=320, blank=True)
+    body = models.TextField(_("body"), blank=True)
     campaign = models.OneToOneField(
         "campaigns.Campaign",
+        verbose_name=_("campaign"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -103,7 +119,7 @@ class Variant(models.Model):
 
     def clean(self) -> None:
         if self.label not in "ABCDE" or not self.label:
-            raise ValidationError({"label": "Label the variants A to E."})
+            raise ValidationError({"label": _("Label the variants A to E.")})
 
 
 # --- The figures ------------------------------------------------------------------------

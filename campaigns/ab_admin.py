@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.ab import ABTest, Variant, verdict
 from campaigns.ab_services import ab_choose, ab_rates, ab_start
@@ -27,16 +28,20 @@ class VariantInline(admin.TabularInline):
     fields = ["label", "subject", "from_email", "body"]
 
 
-@admin.action(description="Start selected A/B tests", permissions=["send"])
+@admin.action(description=_("Start selected A/B tests"), permissions=["send"])
 def start_test(modeladmin, request, queryset) -> None:
     for test in queryset:
         if refused := access.refused_lists(request.user, test.campaign.lists.all()):
             names = ", ".join(m.name for m in refused)
-            modeladmin.message_user(request, f"You may not send to {names}.", messages.ERROR)
+            modeladmin.message_user(
+                request, _("You may not send to %(names)s.") % {"names": names}, messages.ERROR
+            )
             continue
         try:
             ab_start(test=test)
-            modeladmin.message_user(request, f"Started {test}.", messages.SUCCESS)
+            modeladmin.message_user(
+                request, _("Started %(test)s.") % {"test": test}, messages.SUCCESS
+            )
         except CampaignError as error:
             modeladmin.message_user(request, str(error), messages.ERROR)
 
@@ -64,7 +69,7 @@ class ABTestAdmin(ScopedToLists, admin.ModelAdmin):
         draft = obj is None or obj.status == ABTest.Status.DRAFT
         return draft and super().has_change_permission(request, obj)
 
-    @admin.display(description="results")
+    @admin.display(description=_("results"))
     def results(self, obj: ABTest) -> str:
         url = reverse("admin:campaigns_abtest_results", args=[obj.pk])
         return format_html('<a href="{}">results</a>', url)
@@ -81,11 +86,13 @@ class ABTestAdmin(ScopedToLists, admin.ModelAdmin):
                 raise PermissionDenied
             if refused := access.refused_lists(request.user, test.campaign.lists.all()):
                 names = ", ".join(m.name for m in refused)
-                self.message_user(request, f"You may not send to {names}.", messages.ERROR)
+                self.message_user(
+                    request, _("You may not send to %(names)s.") % {"names": names}, messages.ERROR
+                )
                 return redirect(request.get_full_path())
             try:
                 ab_choose(test=test, label=request.POST.get("label", ""))
-                self.message_user(request, "The winner goes to the rest now.", messages.SUCCESS)
+                self.message_user(request, _("The winner goes to the rest now."), messages.SUCCESS)
             except CampaignError as error:
                 self.message_user(request, str(error), messages.ERROR)
             return redirect(request.get_full_path())

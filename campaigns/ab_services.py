@@ -7,6 +7,7 @@ import structlog
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.ab import SEPARATOR, ABTest, Rate, Variant
 from campaigns.models import Campaign, Click, Condition, Open
@@ -21,10 +22,13 @@ def ab_start(*, test: ABTest) -> ABTest:
     campaign = test.campaign
     variants = list(test.variants.all())
     if not 2 <= len(variants) <= 5:
-        raise CampaignError(f"An A/B test has 2 to 5 variants; this one has {len(variants)}.")
+        raise CampaignError(
+            _("An A/B test has 2 to 5 variants; this one has %(count)s.") % {"count": len(variants)}
+        )
     if campaign.status != Campaign.Status.DRAFT or test.status != ABTest.Status.DRAFT:
         raise CampaignError(
-            f"Campaign {campaign.pk} ({campaign.name}) has started already; test a draft."
+            _("Campaign %(campaign_pk)s (%(campaign)s) has started already; test a draft.")
+            % {"campaign_pk": campaign.pk, "campaign": campaign.name}
         )
     width = sample_width(test, len(variants))
     with transaction.atomic():
@@ -49,7 +53,7 @@ def ab_start(*, test: ABTest) -> ABTest:
             status=ABTest.Status.TESTING, started_at=timezone.now()
         )
         if not changed:
-            raise CampaignError("The test was started meanwhile.")
+            raise CampaignError(_("The test was started meanwhile."))
     log.info("ab test started", test_id=test.pk, campaign_id=campaign.pk)
     test.refresh_from_db()
     return test
@@ -92,11 +96,15 @@ def ab_choose(*, test: ABTest, label: str) -> ABTest:
     received a variant, and starts."""
     variant = test.variants.filter(label=label).select_related("campaign").first()
     if variant is None or variant.campaign is None:
-        raise CampaignError(f"No variant {label!r} has been sent in this test.")
+        raise CampaignError(
+            _("No variant %(label)s has been sent in this test.") % {"label": repr(label)}
+        )
     with transaction.atomic():
         locked = ABTest.objects.select_for_update().get(pk=test.pk)
         if locked.status != ABTest.Status.TESTING:
-            raise CampaignError(f"This test is {locked.get_status_display().lower()}.")
+            raise CampaignError(
+                _("This test is %(value)s.") % {"value": locked.get_status_display().lower()}
+            )
         campaign = locked.campaign
         winner = variant.campaign
         Campaign.objects.filter(pk=campaign.pk).update(

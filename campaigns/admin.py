@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from campaigns.admin_actions import (
@@ -47,8 +47,8 @@ class ConditionInline(admin.TabularInline):
     fk_name = "campaign"
     extra = 0
     fields = ["kind", "negate", "attribute", "operator", "value", "other", "link", "days"]
-    verbose_name = "condition"
-    verbose_name_plural = (
+    verbose_name = _("condition")
+    verbose_name_plural = _(
         "Only subscribers for whom all of these hold: attributes, or what they did (empty: "
         "everyone on the lists)"
     )
@@ -131,12 +131,12 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
     ]
     fieldsets = [
         (None, {"fields": ["name", "subject", "from_email", "lists", "audience"]}),
-        ("Content", {"fields": ["template", "format", "body"]}),
-        ("Sending", {"fields": ["send_at", "rate_limit", "weight", "smtp_server"]}),
-        ("Tracking", {"fields": ["track_opens", "track_clicks"]}),
-        ("Public archive", {"fields": ["archive", "archive_slug", "archive_meta"]}),
+        (_("Content"), {"fields": ["template", "format", "body"]}),
+        (_("Sending"), {"fields": ["send_at", "rate_limit", "weight", "smtp_server"]}),
+        (_("Tracking"), {"fields": ["track_opens", "track_clicks"]}),
+        (_("Public archive"), {"fields": ["archive", "archive_slug", "archive_meta"]}),
         (
-            "Progress",
+            _("Progress"),
             {
                 "fields": [
                     "status",
@@ -215,7 +215,9 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
             except CampaignError as refused:
                 self.message_user(request, str(refused), messages.ERROR)
             else:
-                self.message_user(request, f"Test on its way to {', '.join(sent_to)}.")
+                self.message_user(
+                    request, _("Test on its way to %(value)s.") % {"value": ", ".join(sent_to)}
+                )
             return redirect(request.get_full_path())
         # A real subscriber's name and attributes only for those who may view subscribers;
         # the others see a sample recipient.
@@ -250,12 +252,16 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
         return TemplateResponse(request, "admin/campaigns/campaign/preview.html", context)
 
     ACTIONS = {
-        "start": (campaign_start, "Started", {Campaign.Status.DRAFT}),
-        "pause": (campaign_pause, "Paused", {Campaign.Status.RUNNING, Campaign.Status.SCHEDULED}),
-        "resume": (campaign_resume, "Resumed", {Campaign.Status.PAUSED}),
+        "start": (campaign_start, _("Started %(campaign)s."), {Campaign.Status.DRAFT}),
+        "pause": (
+            campaign_pause,
+            _("Paused %(campaign)s."),
+            {Campaign.Status.RUNNING, Campaign.Status.SCHEDULED},
+        ),
+        "resume": (campaign_resume, _("Resumed %(campaign)s."), {Campaign.Status.PAUSED}),
         "cancel": (
             campaign_cancel,
-            "Cancelled",
+            _("Cancelled %(campaign)s."),
             {
                 Campaign.Status.DRAFT,
                 Campaign.Status.SCHEDULED,
@@ -289,9 +295,11 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
         if action == "resend":
             return self.resend(request, campaign, back)
         if action not in self.ACTIONS:
-            self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
+            self.message_user(
+                request, _("Unknown action %(action)s.") % {"action": repr(action)}, messages.ERROR
+            )
             return redirect(back)
-        service, verb, _states = self.ACTIONS[action]
+        service, done_message, _states = self.ACTIONS[action]
         try:
             if service in (campaign_start, campaign_resume) and (
                 why := refused_lists(request, campaign)
@@ -301,7 +309,11 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
         except CampaignError as error:
             self.message_user(request, str(error), messages.ERROR)
         else:
-            self.message_user(request, f"{verb} {campaign.name}.", messages.SUCCESS)
+            self.message_user(
+                request,
+                done_message % {"campaign": campaign.name},
+                messages.SUCCESS,
+            )
         return redirect(back)
 
     def resend(self, request: HttpRequest, campaign: Campaign, back: str) -> HttpResponse:
@@ -316,13 +328,13 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
         count = audience_count(copy.pk, copy.condition_triples(), copy.behaviours())
         self.message_user(
             request,
-            f"Made the draft {copy.name}: {count:,} subscribers match now. Check it, then "
-            "start it.",
+            _("Made the draft %(copy)s: %(count)s subscribers match now. Check it, then start it.")
+            % {"copy": copy.name, "count": format(count, ",")},
             messages.SUCCESS,
         )
         return redirect(reverse("admin:campaigns_campaign_change", args=[copy.pk]))
 
-    @admin.display(description="progress")
+    @admin.display(description=_("progress"))
     def progress_bar(self, obj: Campaign) -> str:
         percent = round(obj.progress * 100)
         return format_html(
@@ -333,7 +345,7 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
             obj.total,
         )
 
-    @admin.display(description="audience")
+    @admin.display(description=_("audience"))
     def audience(self, obj: Campaign) -> str:
         if obj.pk is None:
             return "Save the campaign to count who it goes to."
@@ -345,7 +357,7 @@ class CampaignAdmin(ScopedToLists, ReportViews, EditorViews):
             "confirmed where the list needs it, each once). Save to count again after a change."
         )
 
-    @admin.display(description="report")
+    @admin.display(description=_("report"))
     def report_link(self, obj: Campaign) -> str:
         return format_html(
             '<a href="{}">report</a>', reverse("admin:campaigns_campaign_report", args=[obj.pk])

@@ -4,6 +4,7 @@ for start and resume the right to send to each of the campaign's lists) and test
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.services import (
     CampaignError,
@@ -29,7 +30,7 @@ def refused_lists(request, campaign) -> str:
     )
 
 
-def _run(modeladmin, request, queryset, action, verb: str) -> None:
+def _run(modeladmin, request, queryset, action, done_message) -> None:
     done = 0
     for campaign in queryset:
         if action in (campaign_start, campaign_resume) and (
@@ -43,35 +44,39 @@ def _run(modeladmin, request, queryset, action, verb: str) -> None:
         except CampaignError as error:
             modeladmin.message_user(request, str(error), messages.ERROR)
     if done:
-        modeladmin.message_user(request, f"{verb} {done} campaign(s).", messages.SUCCESS)
+        modeladmin.message_user(
+            request,
+            done_message % {"count": done},
+            messages.SUCCESS,
+        )
 
 
-@admin.action(description="Start selected campaigns", permissions=["send"])
+@admin.action(description=_("Start selected campaigns"), permissions=["send"])
 def start(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, campaign_start, "Started")
+    _run(modeladmin, request, queryset, campaign_start, _("Started %(count)s campaign(s)."))
 
 
-@admin.action(description="Pause selected campaigns", permissions=["send"])
+@admin.action(description=_("Pause selected campaigns"), permissions=["send"])
 def pause(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, campaign_pause, "Paused")
+    _run(modeladmin, request, queryset, campaign_pause, _("Paused %(count)s campaign(s)."))
 
 
-@admin.action(description="Resume selected campaigns", permissions=["send"])
+@admin.action(description=_("Resume selected campaigns"), permissions=["send"])
 def resume(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, campaign_resume, "Resumed")
+    _run(modeladmin, request, queryset, campaign_resume, _("Resumed %(count)s campaign(s)."))
 
 
-@admin.action(description="Cancel selected campaigns", permissions=["send"])
+@admin.action(description=_("Cancel selected campaigns"), permissions=["send"])
 def cancel(modeladmin, request, queryset) -> None:
-    _run(modeladmin, request, queryset, campaign_cancel, "Cancelled")
+    _run(modeladmin, request, queryset, campaign_cancel, _("Cancelled %(count)s campaign(s)."))
 
 
-@admin.action(description="Send a test of selected campaigns to me", permissions=["change"])
+@admin.action(description=_("Send a test of selected campaigns to me"), permissions=["change"])
 def send_test(modeladmin, request, queryset) -> None:
     if not request.user.email:
         modeladmin.message_user(
             request,
-            "Your user has no email address; add one under Users, then send the test again.",
+            _("Your user has no email address; add one under Users, then send the test again."),
             messages.ERROR,
         )
         return
@@ -82,12 +87,18 @@ def send_test(modeladmin, request, queryset) -> None:
             modeladmin.message_user(request, str(error), messages.ERROR)
         else:
             modeladmin.message_user(
-                request, f"Test of {campaign.name} is on its way to {request.user.email}."
+                request,
+                _("Test of %(campaign)s is on its way to %(user_email)s.")
+                % {"campaign": campaign.name, "user_email": request.user.email},
             )
 
 
-@admin.action(description="Clone selected campaigns (new drafts)", permissions=["add"])
+@admin.action(description=_("Clone selected campaigns (new drafts)"), permissions=["add"])
 def clone(modeladmin, request, queryset) -> None:
     copies = [campaign_clone(campaign=campaign) for campaign in queryset]
     names = ", ".join(c.name for c in copies)
-    modeladmin.message_user(request, f"Made {len(copies)} draft(s): {names}.", messages.SUCCESS)
+    modeladmin.message_user(
+        request,
+        _("Made %(count)s draft(s): %(names)s.") % {"count": len(copies), "names": names},
+        messages.SUCCESS,
+    )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 
 class TagFilter(admin.SimpleListFilter):
     """Filter by one of the tags in use on the rows the user may see (tags are a JSON list)."""
 
-    title = "tag"
+    title = _("tag")
     parameter_name = "tag"
 
     def lookups(self, request, model_admin):

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.media import Media, size_text
 
@@ -57,7 +58,7 @@ class MediaAdmin(admin.ModelAdmin):
             obj.uploaded_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="preview")
+    @admin.display(description=_("preview"))
     def preview(self, obj: Media) -> str:
         if obj.thumbnail:
             return format_html(
@@ -65,15 +66,15 @@ class MediaAdmin(admin.ModelAdmin):
             )
         return format_html('<span class="wb-file">{}</span>', obj.content_type)
 
-    @admin.display(description="address to use")
+    @admin.display(description=_("address to use"))
     def address(self, obj: Media) -> str:
         return format_html('<a href="{0}">{0}</a>', obj.url)
 
-    @admin.display(description="size")
+    @admin.display(description=_("size"))
     def size_kb(self, obj: Media) -> str:
         return f"{obj.size / 1024:.0f} KB"
 
-    @admin.display(description="pixels")
+    @admin.display(description=_("pixels"))
     def dimensions(self, obj: Media) -> str:
         return f"{obj.width} x {obj.height}" if obj.width else ""
 
@@ -144,8 +145,8 @@ class AttachmentInline(admin.TabularInline):
 
     formset = AttachmentsFormSet
     extra = 0
-    verbose_name = "attachment"
-    verbose_name_plural = "Attachments (files from the media library, sent with every message)"
+    verbose_name = _("attachment")
+    verbose_name_plural = _("Attachments (files from the media library, sent with every message)")
     autocomplete_fields = ["media"]
 
 

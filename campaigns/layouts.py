@@ -21,30 +21,38 @@ class Template(models.Model):
     applications send with `POST /api/tx`, filled with the request's `tx.data`."""
 
     class Kind(models.TextChoices):
-        CAMPAIGN = "campaign", "Campaign layout"
-        TX = "tx", "Transactional message"
+        CAMPAIGN = "campaign", _("Campaign layout")
+        TX = "tx", _("Transactional message")
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(_("name"), max_length=200, unique=True)
     kind = models.CharField(
-        max_length=20, choices=Kind.choices, default=Kind.CAMPAIGN, db_default=Kind.CAMPAIGN
+        _("kind"),
+        max_length=20,
+        choices=Kind.choices,
+        default=Kind.CAMPAIGN,
+        db_default=Kind.CAMPAIGN,
     )
     subject = models.CharField(
+        _("subject"),
         max_length=500,
         blank=True,
         default="",
         db_default="",
-        help_text="Transactional templates only: the message's subject (variables work here).",
+        help_text=_("Transactional templates only: the message's subject (variables work here)."),
     )
     html = models.TextField(
-        help_text="HTML layout in the Django template language. Put {{ content }} where the "
-        "campaign body goes; {{ subscriber.name }} and other variables work here too. A "
-        "transactional template is the whole body and may use {{ tx.data.<key> }}.",
+        _("HTML"),
+        help_text=_(
+            "HTML layout in the Django template language. Put {{ content }} where the "
+            "campaign body goes; {{ subscriber.name }} and other variables work here too. A "
+            "transactional template is the whole body and may use {{ tx.data.<key> }}."
+        ),
         default="<html><body>{{ content }}</body></html>",
     )
     # The layout a campaign made through the API gets when it names none (listmonk's).
-    is_default = models.BooleanField(default=False, db_default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    is_default = models.BooleanField(_("is default"), default=False, db_default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name, verbose_name_plural = _("template"), _("templates")

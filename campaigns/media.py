@@ -57,27 +57,45 @@ def _stored_name(instance: Media, filename: str) -> str:
 
 class Media(models.Model):
     class Kind(models.TextChoices):
-        IMAGE = "image", "Image"
-        FILE = "file", "File"
+        IMAGE = "image", _("Image")
+        FILE = "file", _("File")
 
-    name = models.CharField(max_length=200, help_text="The file's name as it was uploaded.")
-    file = models.FileField(storage=library_storage, upload_to=_stored_name, max_length=200)
-    thumbnail = models.FileField(storage=library_storage, blank=True, max_length=200)
-    kind = models.CharField(max_length=5, choices=Kind.choices, editable=False)
-    content_type = models.CharField(max_length=120, editable=False)
-    size = models.PositiveIntegerField(default=0, editable=False)
-    width = models.PositiveIntegerField(null=True, blank=True, editable=False)
-    height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    name = models.CharField(
+        _("name"), max_length=200, help_text=_("The file's name as it was uploaded.")
+    )
+    file = models.FileField(
+        _("file"), storage=library_storage, upload_to=_stored_name, max_length=200
+    )
+    thumbnail = models.FileField(
+        _("thumbnail"), storage=library_storage, blank=True, max_length=200
+    )
+    kind = models.CharField(_("kind"), max_length=5, choices=Kind.choices, editable=False)
+    content_type = models.CharField(_("content type"), max_length=120, editable=False)
+    size = models.PositiveIntegerField(_("size"), default=0, editable=False)
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True, editable=False)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True, editable=False)
     alt = models.CharField(
-        "description", max_length=300, blank=True, help_text="What an image shows (its alt text)."
+        _("description"),
+        max_length=300,
+        blank=True,
+        help_text=_("What an image shows (its alt text)."),
     )
     uploaded_by = models.ForeignKey(
-        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "auth.User",
+        verbose_name=_("uploaded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # Sent with every message of these campaigns and transactional templates.
-    campaigns = models.ManyToManyField("campaigns.Campaign", related_name="attachments", blank=True)
-    templates = models.ManyToManyField("campaigns.Template", related_name="attachments", blank=True)
+    campaigns = models.ManyToManyField(
+        "campaigns.Campaign", verbose_name=_("campaigns"), related_name="attachments", blank=True
+    )
+    templates = models.ManyToManyField(
+        "campaigns.Template", verbose_name=_("templates"), related_name="attachments", blank=True
+    )
 
     class Meta:
         verbose_name, verbose_name_plural = _("media file"), _("media library")
@@ -121,8 +139,8 @@ def check_upload(upload: Any, filename: str) -> dict[str, Any]:
     size = upload.size
     if size > limit:
         raise ValidationError(
-            f"{filename} is {size_text(size)}; files may be at most {size_text(limit)} "
-            "(MEDIA_MAX_BYTES)."
+            _("%(filename)s is %(value)s; files may be at most %(value2)s (MEDIA_MAX_BYTES).")
+            % {"filename": filename, "value": size_text(size), "value2": size_text(limit)}
         )
     upload.seek(0)
     head = upload.read(64)
@@ -138,12 +156,18 @@ def check_upload(upload: Any, filename: str) -> dict[str, Any]:
     if extension not in FILE_TYPES:
         allowed = ", ".join(["jpg", "png", "gif", "webp", *FILE_TYPES])
         raise ValidationError(
-            f"{filename}: files of this type cannot be uploaded. Allowed: {allowed} "
-            "(SVG and HTML are refused: they can carry scripts)."
+            _(
+                "%(filename)s: files of this type cannot be uploaded. Allowed: "
+                "%(allowed)s (SVG and HTML are refused: they can carry scripts)."
+            )
+            % {"filename": filename, "allowed": allowed}
         )
     content_type, magic = FILE_TYPES[extension]
     if not head.startswith(magic) or (not magic and b"\x00" in head):
-        raise ValidationError(f"{filename} is not a .{extension} file: its content is not.")
+        raise ValidationError(
+            _("%(filename)s is not a .%(extension)s file: its content is not.")
+            % {"filename": filename, "extension": extension}
+        )
     return {"kind": Media.Kind.FILE, "type": content_type, "size": size}
 
 
@@ -153,16 +177,30 @@ def _check_image(upload: Any, filename: str) -> dict[str, Any]:
             width, height, found = image.width, image.height, image.format
             if width * height > MAX_PIXELS:
                 raise ValidationError(
-                    f"{filename} is {width} by {height} pixels; images may have at most "
-                    f"{MAX_PIXELS // 1_000_000} million pixels."
+                    _(
+                        "%(filename)s is %(width)s by %(height)s pixels; images may have at "
+                        "most %(value)s million pixels."
+                    )
+                    % {
+                        "filename": filename,
+                        "width": width,
+                        "height": height,
+                        "value": MAX_PIXELS // 1000000,
+                    }
                 )
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
-        raise ValidationError(f"{filename} is not an image that can be opened ({error}).") from None
+        raise ValidationError(
+            _("%(filename)s is not an image that can be opened (%(error)s).")
+            % {"filename": filename, "error": error}
+        ) from None
     finally:
         upload.seek(0)
     if found not in IMAGE_TYPES:
-        raise ValidationError(f"{filename} is a {found} image; upload JPEG, PNG, GIF or WebP.")
+        raise ValidationError(
+            _("%(filename)s is a %(found)s image; upload JPEG, PNG, GIF or WebP.")
+            % {"filename": filename, "found": found}
+        )
     return {"type": IMAGE_TYPES[found], "width": width, "height": height}
 
 

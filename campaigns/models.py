@@ -20,7 +20,7 @@ from subscribers.addresses import sender_problem
 
 # Rates of 0 or less would stop sending without saying so: refused with what to do instead.
 RATE_MIN = MinValueValidator(
-    1, "A rate is at least 1 message per second. To remove the limit, leave the field empty."
+    1, _("A rate is at least 1 message per second. To remove the limit, leave the field empty.")
 )
 
 
@@ -32,16 +32,16 @@ class Limit(models.TextChoices):
     """What holds a campaign back now: the `limited_by` of the status page, `status.json` and
     `campaign status --json`. A domain throttle is named `domain:<domain>`."""
 
-    RUNNING_SLOTS = "running_slots", "waiting for a free running slot"
-    SCHEDULE = "schedule", "scheduled for later"
-    PAUSED = "paused", "paused by a user"
-    ERRORS = "errors", "paused by errors"
-    CAMPAIGN_RATE = "campaign_rate", "its own rate limit"
-    GLOBAL_RATE = "global_rate", "its share of the global rate"
-    SMTP_SERVER = "smtp_server", "its SMTP server"
-    WORKER_SLOTS = "worker_slots", "the worker slots"
-    NEXT_SUBSCRIBERS = "next_subscribers", "subscribers reaching its sequence step"
-    NONE = "", "nothing"
+    RUNNING_SLOTS = "running_slots", _("waiting for a free running slot")
+    SCHEDULE = "schedule", _("scheduled for later")
+    PAUSED = "paused", _("paused by a user")
+    ERRORS = "errors", _("paused by errors")
+    CAMPAIGN_RATE = "campaign_rate", _("its own rate limit")
+    GLOBAL_RATE = "global_rate", _("its share of the global rate")
+    SMTP_SERVER = "smtp_server", _("its SMTP server")
+    WORKER_SLOTS = "worker_slots", _("the worker slots")
+    NEXT_SUBSCRIBERS = "next_subscribers", _("subscribers reaching its sequence step")
+    NONE = "", _("nothing")
 
 
 # The status reasons the engine and the services write, which say what a campaign waits for.
@@ -51,12 +51,12 @@ USER_PAUSE = "paused by a user"
 
 class Campaign(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        SCHEDULED = "scheduled", "Scheduled"
-        RUNNING = "running", "Running"
-        PAUSED = "paused", "Paused"
-        CANCELLED = "cancelled", "Cancelled"
-        FINISHED = "finished", "Finished"
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        RUNNING = "running", _("Running")
+        PAUSED = "paused", _("Paused")
+        CANCELLED = "cancelled", _("Cancelled")
+        FINISHED = "finished", _("Finished")
 
     # The one place that says which status changes are allowed.
     TRANSITIONS: dict[str, set[str]] = {
@@ -69,140 +69,185 @@ class Campaign(models.Model):
     }
 
     class Kind(models.TextChoices):
-        CAMPAIGN = "campaign", "Campaign"
+        CAMPAIGN = "campaign", _("Campaign")
         # The message of a sequence's step (automations): running while its sequence is
         # active, fed recipient by recipient, never finished by an empty ledger, and no
         # running slot of its own.
-        STEP = "step", "Sequence step"
+        STEP = "step", _("Sequence step")
         # One variant of an A/B test (campaigns.ab): no running slot of its own, the
         # tested campaign's weight shared with the other variants; finished when sent.
-        VARIANT = "variant", "A/B test variant"
+        VARIANT = "variant", _("A/B test variant")
 
     class Format(models.TextChoices):
-        HTML = "html", "HTML"
-        MARKDOWN = "markdown", "Markdown"
-        PLAIN = "plain", "Plain text"
+        HTML = "html", _("HTML")
+        MARKDOWN = "markdown", _("Markdown")
+        PLAIN = "plain", _("Plain text")
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(
-        max_length=8, choices=Kind.choices, default=Kind.CAMPAIGN, db_default=Kind.CAMPAIGN
+        _("kind"),
+        max_length=8,
+        choices=Kind.choices,
+        default=Kind.CAMPAIGN,
+        db_default=Kind.CAMPAIGN,
     )
     # Campaigns with the same group share one weight between them (the steps of a sequence
     # share the sequence's): the dispatcher divides it among those with mail due.
-    share_group = models.CharField(max_length=40, blank=True, default="", db_default="")
+    share_group = models.CharField(
+        _("share group"), max_length=40, blank=True, default="", db_default=""
+    )
     # A stable public id (listmonk's API shows it).
-    uuid = models.UUIDField(default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False)
-    tags = models.JSONField(default=list, db_default=[], blank=True, help_text='e.g. ["spring"]')
-    subject = models.CharField(max_length=998)
+    uuid = models.UUIDField(
+        _("UUID"), default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False
+    )
+    tags = models.JSONField(
+        _("tags"), default=list, db_default=[], blank=True, help_text=_('e.g. ["spring"]')
+    )
+    subject = models.CharField(_("subject"), max_length=998)
     from_email = models.CharField(
+        _("from email"),
         max_length=320,
         blank=True,
-        help_text="Sender, e.g. 'Shop <news@shop.example>'. Empty: the DEFAULT_FROM_EMAIL "
-        "of the environment.",
+        help_text=_(
+            "Sender, e.g. 'Shop <news@shop.example>'. Empty: the DEFAULT_FROM_EMAIL "
+            "of the environment."
+        ),
     )
     template = models.ForeignKey(
         Template,
+        verbose_name=_("template"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         limit_choices_to={"kind": "campaign"},
-        help_text="Layout the body is placed in. Empty: the body is sent as it is.",
+        help_text=_("Layout the body is placed in. Empty: the body is sent as it is."),
     )
     body = models.TextField(
-        help_text="Message body in the Django template language, e.g. Hello "
-        "{{ subscriber.name }} from {{ subscriber.attributes.city }}. Links: "
-        "{{ unsubscribe_url }}, {{ preferences_url }}, {{ view_url }} (view in a browser)."
+        _("body"),
+        help_text=_(
+            "Message body in the Django template language, e.g. Hello "
+            "{{ subscriber.name }} from {{ subscriber.attributes.city }}. Links: "
+            "{{ unsubscribe_url }}, {{ preferences_url }}, {{ view_url }} (view in a browser)."
+        ),
     )
     format = models.CharField(
+        _("format"),
         max_length=8,
         choices=Format.choices,
         default=Format.HTML,
-        help_text="HTML and Markdown bodies go in the layout, get their CSS inlined and a "
-        "plain-text alternative; plain text is sent as it is.",
+        help_text=_(
+            "HTML and Markdown bodies go in the layout, get their CSS inlined and a "
+            "plain-text alternative; plain text is sent as it is."
+        ),
     )
     lists = models.ManyToManyField(
         "subscribers.MailingList",
+        verbose_name=_("lists"),
         related_name="campaigns",
-        help_text="Each subscriber on several of these lists gets the campaign once.",
+        help_text=_("Each subscriber on several of these lists gets the campaign once."),
     )
 
     status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True
+        _("status"), max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True
     )
     status_reason = models.CharField(
+        _("status reason"),
         max_length=500,
         blank=True,
-        help_text="Why the campaign is waiting or was paused, in plain words.",
+        help_text=_("Why the campaign is waiting or was paused, in plain words."),
     )
     send_at = models.DateTimeField(
-        null=True, blank=True, help_text="When to start sending. Empty: as soon as started."
+        _("send at"),
+        null=True,
+        blank=True,
+        help_text=_("When to start sending. Empty: as soon as started."),
     )
     rate_limit = models.PositiveIntegerField(
+        _("rate limit"),
         null=True,
         blank=True,
         validators=[RATE_MIN],
-        help_text="Most messages per second for this campaign. Empty: the default in "
-        "Settings → Performance.",
+        help_text=_(
+            "Most messages per second for this campaign. Empty: the default in "
+            "Settings → Performance."
+        ),
     )
     weight = models.PositiveSmallIntegerField(
+        _("weight"),
         default=1,
         validators=[MinValueValidator(1)],
-        help_text="Share of worker slots and of the global rate against other running "
-        "campaigns: a campaign of weight 2 gets twice the share of one of weight 1.",
+        help_text=_(
+            "Share of worker slots and of the global rate against other running "
+            "campaigns: a campaign of weight 2 gets twice the share of one of weight 1."
+        ),
     )
     track_opens = models.BooleanField(
+        _("track opens"),
         default=True,
         db_default=True,
-        help_text="Add an invisible image that records when the message is opened (where the "
-        "mail client loads images).",
+        help_text=_(
+            "Add an invisible image that records when the message is opened (where the "
+            "mail client loads images)."
+        ),
     )
     track_clicks = models.BooleanField(
+        _("track clicks"),
         default=True,
         db_default=True,
-        help_text="Send links through a redirect that records clicks; it only ever leads to "
-        "the links of this campaign.",
+        help_text=_(
+            "Send links through a redirect that records clicks; it only ever leads to "
+            "the links of this campaign."
+        ),
     )
     smtp_server = models.ForeignKey(
         "mailer.SmtpServer",
+        verbose_name=_("SMTP server"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
-        help_text="Send through this server only. Empty: any enabled server, by weight.",
+        help_text=_("Send through this server only. Empty: any enabled server, by weight."),
     )
     # The public archive (campaigns/archive.py), shown for a placeholder subscriber.
     archive = models.BooleanField(
-        "publish in the archive",
+        _("publish in the archive"),
         default=False,
         db_default=False,
-        help_text="Once sent, show it on the public archive page of its lists and in their feed.",
+        help_text=_(
+            "Once sent, show it on the public archive page of its lists and in their feed."
+        ),
     )
     archive_slug = models.SlugField(
+        _("archive slug"),
         max_length=200,
         null=True,
         blank=True,
         unique=True,
-        help_text="Its address in the archive, /archive/<slug>/; empty: made from the name.",
+        help_text=_("Its address in the archive, /archive/<slug>/; empty: made from the name."),
     )
     archive_meta = models.JSONField(
-        "archive placeholder",
+        _("archive placeholder"),
         default=dict,
         db_default={},
         blank=True,
-        help_text='What the archive shows as the subscriber, e.g. {"name": "Reader", '
-        '"attributes": {"city": "Lyon"}}; never anyone\'s real data.',
+        help_text=_(
+            'What the archive shows as the subscriber, e.g. {"name": "Reader", '
+            '"attributes": {"city": "Lyon"}}; never anyone\'s real data.'
+        ),
     )
 
     # Counters, written in the same transaction as the ledger rows they count.
-    total = models.PositiveIntegerField(default=0)
-    sent = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(_("total"), default=0)
+    sent = models.PositiveIntegerField(_("sent"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     # Raised by each edit of a paused campaign's content (campaigns/versions.py).
-    content_version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
+    content_version = models.PositiveIntegerField(
+        _("content version"), default=1, db_default=1, editable=False
+    )
 
     class Meta:
         verbose_name, verbose_name_plural = _("campaign"), _("campaigns")
@@ -238,7 +283,7 @@ class Campaign(models.Model):
         )
 
     def tracked_link_id(self, url: str) -> int:
-        link, _ = TrackedLink.objects.get_or_create(campaign=self, url=url[:2000])
+        link = self.links.get_or_create(url=url[:2000])[0]
         return link.pk
 
     def clean(self) -> None:
@@ -246,9 +291,11 @@ class Campaign(models.Model):
             raise ValidationError({"from_email": problem})
         meta = self.archive_meta = self.archive_meta or {}  # an emptied field: no placeholder
         if not isinstance(meta, dict) or not set(meta) <= {"name", "attributes"}:
-            raise ValidationError({"archive_meta": 'Write {"name": "Reader", "attributes": {}}.'})
+            raise ValidationError(
+                {"archive_meta": _('Write {"name": "Reader", "attributes": {}}.')}
+            )
         if self.archive_slug in ("feed", "list"):
-            raise ValidationError({"archive_slug": "The archive's own pages use this name."})
+            raise ValidationError({"archive_slug": _("The archive's own pages use this name.")})
         if self.archive and not self.archive_slug:
             self.archive_slug = self.free_slug()
         if not self.subject or not self.body:
@@ -322,78 +369,16 @@ class Campaign(models.Model):
         if new not in cls.TRANSITIONS[current]:
             allowed = ", ".join(sorted(cls.TRANSITIONS[current])) or "none (it is final)"
             raise CampaignTransitionError(
-                f"A {current} campaign cannot become {new}; from {current} it can become: "
-                f"{allowed}."
+                _(
+                    "A %(current)s campaign cannot become %(new)s; from %(current)s it can "
+                    "become: %(allowed)s."
+                )
+                % {"current": current, "new": new, "allowed": allowed}
             )
-
-
-class TrackedLink(models.Model):
-    """A URL in a campaign's HTML, reached through the click-tracking redirect."""
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="links")
-    url = models.URLField(max_length=2000)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["campaign", "url"], name="one_link_per_url")]
-
-    def __str__(self) -> str:
-        return self.url
-
-
-class Open(models.Model):
-    """A message opened (its tracking image loaded); written in batches from Redis."""
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
-    subscriber_id = models.BigIntegerField(null=True)
-    at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["campaign", "subscriber_id"], name="one_open_each")
-        ]
-
-    def __str__(self) -> str:
-        return f"open of {self.campaign_id} by {self.subscriber_id} at {self.at:%Y-%m-%d %H:%M}"
-
-
-class Click(models.Model):
-    """A tracked link followed; written in batches from Redis."""
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
-    link = models.ForeignKey(TrackedLink, on_delete=models.CASCADE, related_name="clicks")
-    subscriber_id = models.BigIntegerField(null=True)
-    at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["campaign", "link", "subscriber_id"], name="one_click_each"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"click on {self.link_id} by {self.subscriber_id} at {self.at:%Y-%m-%d %H:%M}"
-
-
-class Unsubscribe(models.Model):
-    """A subscriber who left through one campaign's unsubscribe link, counted once."""
-
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
-    subscriber_id = models.BigIntegerField()
-    at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["campaign", "subscriber_id"], name="one_unsubscribe_per_campaign"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.subscriber_id} left through campaign {self.campaign_id}"
 
 
 from campaigns.ab import ABTest, Variant  # noqa: E402, F401  (the app's models)
+from campaigns.engagement import Click, Open, TrackedLink, Unsubscribe  # noqa: E402, F401
 from campaigns.media import Media  # noqa: E402, F401
 from campaigns.segments import Condition  # noqa: E402, F401
 from campaigns.versions import CampaignVersion  # noqa: E402, F401

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 @dataclass(frozen=True)
@@ -34,46 +35,62 @@ class Condition(models.Model):
     """Narrows a campaign's lists to subscribers for whom it holds; all must hold."""
 
     class Kind(models.TextChoices):
-        ATTRIBUTE = "attribute", "an attribute"
-        RECEIVED = "received", "received a campaign"
-        OPENED = "opened", "opened"
-        CLICKED = "clicked", "clicked"
-        BOUNCED = "bounced", "bounced (hard or soft)"
-        SOFT_BOUNCED = "soft_bounced", "soft-bounced"
-        UNSUBSCRIBED = "unsubscribed", "unsubscribed through a campaign"
-        SUBSCRIBED_AFTER = "subscribed_after", "subscribed after a date"
-        SUBSCRIBED_BEFORE = "subscribed_before", "subscribed before a date"
-        SAMPLE = "sample", "is in a random share (A/B test)"
+        ATTRIBUTE = "attribute", _("an attribute")
+        RECEIVED = "received", _("received a campaign")
+        OPENED = "opened", _("opened")
+        CLICKED = "clicked", _("clicked")
+        BOUNCED = "bounced", _("bounced (hard or soft)")
+        SOFT_BOUNCED = "soft_bounced", _("soft-bounced")
+        UNSUBSCRIBED = "unsubscribed", _("unsubscribed through a campaign")
+        SUBSCRIBED_AFTER = "subscribed_after", _("subscribed after a date")
+        SUBSCRIBED_BEFORE = "subscribed_before", _("subscribed before a date")
+        SAMPLE = "sample", _("is in a random share (A/B test)")
 
     class Operator(models.TextChoices):
-        EQUALS = "equals", "equals"
-        NOT_EQUALS = "not_equals", "does not equal"
-        CONTAINS = "contains", "contains"
-        GT = "gt", "is greater than"
-        LT = "lt", "is less than"
-        EXISTS = "exists", "is set"
-        NOT_EXISTS = "not_exists", "is not set"
+        EQUALS = "equals", _("equals")
+        NOT_EQUALS = "not_equals", _("does not equal")
+        CONTAINS = "contains", _("contains")
+        GT = "gt", _("is greater than")
+        LT = "lt", _("is less than")
+        EXISTS = "exists", _("is set")
+        NOT_EXISTS = "not_exists", _("is not set")
 
     campaign = models.ForeignKey(
-        "campaigns.Campaign", on_delete=models.CASCADE, related_name="conditions"
+        "campaigns.Campaign",
+        verbose_name=_("campaign"),
+        on_delete=models.CASCADE,
+        related_name="conditions",
     )
     kind = models.CharField(
-        max_length=17, choices=Kind.choices, default=Kind.ATTRIBUTE, db_default="attribute"
+        _("kind"),
+        max_length=17,
+        choices=Kind.choices,
+        default=Kind.ATTRIBUTE,
+        db_default="attribute",
     )
     negate = models.BooleanField(
-        "did not", default=False, db_default=False, help_text="Holds when the subscriber did not."
+        _("did not"),
+        default=False,
+        db_default=False,
+        help_text=_("Holds when the subscriber did not."),
     )
     attribute = models.CharField(
+        _("attribute"),
         max_length=100,
         blank=True,
-        help_text="Attribute name, as the CSV column it came from, e.g. city.",
+        help_text=_("Attribute name, as the CSV column it came from, e.g. city."),
     )
-    operator = models.CharField(max_length=10, choices=Operator.choices, default=Operator.EQUALS)
+    operator = models.CharField(
+        _("operator"), max_length=10, choices=Operator.choices, default=Operator.EQUALS
+    )
     value = models.CharField(
+        _("value"),
         max_length=255,
         blank=True,
-        help_text="Compared as text; as numbers when both sides are numbers. Not used by "
-        "'is set' and 'is not set'. A date (2026-03-01) for 'subscribed before/after'.",
+        help_text=_(
+            "Compared as text; as numbers when both sides are numbers. Not used by "
+            "'is set' and 'is not set'. A date (2026-03-01) for 'subscribed before/after'."
+        ),
     )
     other = models.ForeignKey(
         "campaigns.Campaign",
@@ -81,14 +98,17 @@ class Condition(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="+",
-        verbose_name="campaign",
-        help_text="Received, opened, clicked, bounced, unsubscribed: this campaign. Empty: any.",
+        verbose_name=_("campaign"),
+        help_text=_("Received, opened, clicked, bounced, unsubscribed: this campaign. Empty: any."),
     )
     link = models.CharField(
-        max_length=2000, blank=True, help_text="Clicked: this link only (its full URL)."
+        _("link"),
+        max_length=2000,
+        blank=True,
+        help_text=_("Clicked: this link only (its full URL)."),
     )
     days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="In the last this many days. Empty: ever."
+        _("days"), null=True, blank=True, help_text=_("In the last this many days. Empty: ever.")
     )
 
     class Meta:
@@ -112,24 +132,28 @@ class Condition(models.Model):
         if self.kind != self.Kind.ATTRIBUTE:
             dated = (self.Kind.SUBSCRIBED_AFTER, self.Kind.SUBSCRIBED_BEFORE)
             if self.kind in dated and not _is_date(self.value):
-                raise ValidationError({"value": "Give the date as 2026-03-01."})
+                raise ValidationError({"value": _("Give the date as 2026-03-01.")})
             if self.kind == self.Kind.RECEIVED and self.other_id is None:
-                raise ValidationError({"other": "Choose the campaign."})
+                raise ValidationError({"other": _("Choose the campaign.")})
             bounces = (self.Kind.BOUNCED, self.Kind.SOFT_BOUNCED)
             if self.kind in bounces and self.value and not _is_moment(self.value):
                 raise ValidationError(
-                    {"value": "Bounced since: give the moment as 2026-03-01 or 2026-03-01T09:00."}
+                    {
+                        "value": _(
+                            "Bounced since: give the moment as 2026-03-01 or 2026-03-01T09:00."
+                        )
+                    }
                 )
             if self.kind == self.Kind.SAMPLE and not _is_sample(self.value):
                 raise ValidationError(
-                    {"value": "A random share is seed:low:high, e.g. ab1:0:100 (0 to 1000)."}
+                    {"value": _("A random share is seed:low:high, e.g. ab1:0:100 (0 to 1000).")}
                 )
             return
         needs_value = self.operator not in (self.Operator.EXISTS, self.Operator.NOT_EXISTS)
         if needs_value and self.value == "" and self.operator != self.Operator.EQUALS:
-            raise ValidationError({"value": "Give the value to compare with."})
+            raise ValidationError({"value": _("Give the value to compare with.")})
         if not self.attribute.strip():
-            raise ValidationError({"attribute": "Give the attribute's name."})
+            raise ValidationError({"attribute": _("Give the attribute's name.")})
 
 
 def _is_moment(value: str) -> bool:

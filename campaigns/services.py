@@ -9,6 +9,7 @@ import structlog
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.ab import ABTest
 from campaigns.models import (
@@ -38,16 +39,29 @@ STEP_IS_RUN_BY_SEQUENCE = (
 def _set_status(campaign: Campaign, new: str, *, reason: str = "", **fields) -> Campaign:
     """Change the status only if nobody changed it meanwhile (Campaign.change_status)."""
     if campaign.kind == Campaign.Kind.STEP and new != Campaign.Status.PAUSED:
-        raise CampaignError(f"Campaign {campaign.pk} ({campaign.name}) {STEP_IS_RUN_BY_SEQUENCE}")
+        raise CampaignError(
+            _("Campaign %(campaign_pk)s (%(campaign)s) %(STEP_IS_RUN_BY_SEQUENCE)s")
+            % {
+                "campaign_pk": campaign.pk,
+                "campaign": campaign.name,
+                "STEP_IS_RUN_BY_SEQUENCE": STEP_IS_RUN_BY_SEQUENCE,
+            }
+        )
     try:
         changed = campaign.change_status(new, reason=reason, **fields)
     except CampaignTransitionError as error:
-        raise CampaignError(f"Campaign {campaign.pk} ({campaign.name}): {error}") from error
+        raise CampaignError(
+            _("Campaign %(campaign_pk)s (%(campaign)s): %(error)s")
+            % {"campaign_pk": campaign.pk, "campaign": campaign.name, "error": error}
+        ) from error
     if not changed:
         campaign.refresh_from_db()
         raise CampaignError(
-            f"Campaign {campaign.pk} changed to {campaign.status} while this action ran; "
-            "look at it again and retry."
+            _(
+                "Campaign %(campaign_pk)s changed to %(status)s while this action ran; "
+                "look at it again and retry."
+            )
+            % {"campaign_pk": campaign.pk, "status": campaign.status}
         )
     campaign.refresh_from_db()
     return campaign
@@ -56,11 +70,17 @@ def _set_status(campaign: Campaign, new: str, *, reason: str = "", **fields) -> 
 def campaign_check_content(*, campaign: Campaign) -> None:
     """Render the campaign once for a sample recipient, so a broken template fails now."""
     if campaign.from_email and (problem := sender_problem(campaign.from_email)):
-        raise CampaignError(f"Campaign {campaign.pk} cannot start: {problem}")
+        raise CampaignError(
+            _("Campaign %(campaign_pk)s cannot start: %(problem)s")
+            % {"campaign_pk": campaign.pk, "problem": problem}
+        )
     try:
         campaign.content().render(sample_context())
     except TemplateError as error:
-        raise CampaignError(f"Campaign {campaign.pk} cannot start: {error}") from error
+        raise CampaignError(
+            _("Campaign %(campaign_pk)s cannot start: %(error)s")
+            % {"campaign_pk": campaign.pk, "error": error}
+        ) from error
 
 
 def _notify_dispatcher() -> None:
@@ -73,13 +93,20 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
     test = ABTest.objects.filter(campaign=campaign).first()
     if test is not None and test.status != ABTest.Status.DECIDED:
         raise CampaignError(
-            f"Campaign {campaign.pk} ({campaign.name}) is A/B tested: start its test (A/B "
-            "tests); the winning variant then goes to the rest of its audience."
+            _(
+                "Campaign %(campaign_pk)s (%(campaign)s) is A/B tested: start its test "
+                "(A/B tests); the winning variant then goes to the rest of its "
+                "audience."
+            )
+            % {"campaign_pk": campaign.pk, "campaign": campaign.name}
         )
     if not campaign.lists.exists():
         raise CampaignError(
-            f"Campaign {campaign.pk} ({campaign.name}) has no mailing lists; choose at least "
-            "one list, then start it."
+            _(
+                "Campaign %(campaign_pk)s (%(campaign)s) has no mailing lists; choose "
+                "at least one list, then start it."
+            )
+            % {"campaign_pk": campaign.pk, "campaign": campaign.name}
         )
     campaign_check_content(campaign=campaign)
     reason = ""
@@ -158,13 +185,19 @@ def campaign_send_test(
         try:
             addresses.append(normalise_email(raw))
         except EmailNotValidError as error:
-            raise CampaignError(f"{raw!r} is not a valid email address: {error}") from error
+            raise CampaignError(
+                _("%(raw)s is not a valid email address: %(error)s")
+                % {"raw": repr(raw), "error": error}
+            ) from error
     if not addresses:
-        raise CampaignError("Give at least one address to send the test to.")
+        raise CampaignError(_("Give at least one address to send the test to."))
     if len(addresses) > MAX_TEST_RECIPIENTS:
         raise CampaignError(
-            f"A test goes to at most {MAX_TEST_RECIPIENTS} addresses; to reach more, start "
-            "the campaign on a list."
+            _(
+                "A test goes to at most %(MAX_TEST_RECIPIENTS)s addresses; to reach "
+                "more, start the campaign on a list."
+            )
+            % {"MAX_TEST_RECIPIENTS": MAX_TEST_RECIPIENTS}
         )
     campaign_check_content(campaign=campaign)
     queues.enqueue_on_commit(
@@ -217,16 +250,22 @@ def campaign_resend_to_non_openers(*, campaign: Campaign, subject: str) -> Campa
     an audience, are still on its lists, enabled and confirmed)."""
     if campaign.started_at is None:
         raise CampaignError(
-            f"Campaign {campaign.pk} ({campaign.name}) has not sent anything yet; resend to "
-            "non-openers once it has."
+            _(
+                "Campaign %(campaign_pk)s (%(campaign)s) has not sent anything yet; "
+                "resend to non-openers once it has."
+            )
+            % {"campaign_pk": campaign.pk, "campaign": campaign.name}
         )
     if not campaign.track_opens:
         raise CampaignError(
-            f"Campaign {campaign.pk} ({campaign.name}) did not track opens, so nobody can be "
-            "told apart as a non-opener; clone it instead."
+            _(
+                "Campaign %(campaign_pk)s (%(campaign)s) did not track opens, so "
+                "nobody can be told apart as a non-opener; clone it instead."
+            )
+            % {"campaign_pk": campaign.pk, "campaign": campaign.name}
         )
     if not subject.strip():
-        raise CampaignError("Give the follow-up a new subject.")
+        raise CampaignError(_("Give the follow-up a new subject."))
     with transaction.atomic():
         copy = campaign_clone(
             campaign=campaign, name=f"{campaign.name} (to non-openers)", subject=subject

@@ -6,17 +6,23 @@ so the report can say which recipients got which."""
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class CampaignVersion(models.Model):
     campaign = models.ForeignKey(
-        "campaigns.Campaign", on_delete=models.CASCADE, related_name="versions"
+        "campaigns.Campaign",
+        verbose_name=_("campaign"),
+        on_delete=models.CASCADE,
+        related_name="versions",
     )
-    number = models.PositiveIntegerField()
-    subject = models.CharField(max_length=255)
-    body = models.TextField()
-    layout = models.TextField(blank=True, help_text="The layout's HTML as it was then.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    number = models.PositiveIntegerField(_("number"))
+    subject = models.CharField(_("subject"), max_length=255)
+    body = models.TextField(_("body"))
+    layout = models.TextField(
+        _("layout"), blank=True, help_text=_("The layout's HTML as it was then.")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         constraints = [

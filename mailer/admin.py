@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.core.validators import MinValueValidator
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from mailer import heartbeats, mailbox
 from mailer.models import (
@@ -102,11 +103,11 @@ class PerformanceSettingsAdmin(SingleRowAdmin):
     form = PerformanceSettingsForm
     change_form_template = "admin/mailer/performancesettings/change_form.html"
     fieldsets = [
-        ("Campaigns at once", {"fields": ["max_running_campaigns"]}),
-        ("Rates", {"fields": ["message_rate", "default_campaign_rate"]}),
-        ("Work", {"fields": ["batch_size"]}),
+        (_("Campaigns at once"), {"fields": ["max_running_campaigns"]}),
+        (_("Rates"), {"fields": ["message_rate", "default_campaign_rate"]}),
+        (_("Work"), {"fields": ["batch_size"]}),
         (
-            "Errors and retries",
+            _("Errors and retries"),
             {"fields": ["max_send_errors", "max_attempts", "retry_delay", "retry_unknown"]},
         ),
     ]
@@ -209,14 +210,16 @@ class MailboxReportAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="message as received")
+    @admin.display(description=_("message as received"))
     def message(self, row: MailboxReport) -> str:
         return bytes(row.raw).decode("utf-8", "replace") or "(applied: not kept)"
 
-    @admin.action(description="Apply the addresses they name as bounces", permissions=["bounce"])
+    @admin.action(description=_("Apply the addresses they name as bounces"), permissions=["bounce"])
     def apply_by_hand(self, request, queryset) -> None:
         counted = sum(mailbox.apply_by_hand(row) for row in queryset)
-        self.message_user(request, f"{counted} bounces and complaints recorded.")
+        self.message_user(
+            request, _("%(counted)s bounces and complaints recorded.") % {"counted": counted}
+        )
 
     def has_bounce_permission(self, request) -> bool:
         return not restricted(request.user) and request.user.has_perm("mailer.add_bounce")

@@ -15,33 +15,37 @@ class BounceSettings(SingleRow):
     """The single row saying when bounces and complaints blocklist a subscriber."""
 
     hard_bounces = models.PositiveSmallIntegerField(
-        "hard bounces before blocklisting",
+        _("hard bounces before blocklisting"),
         default=1,
         validators=[MinValueValidator(1)],
-        help_text="A hard bounce means the address does not exist or refuses mail for good; "
-        "1 is what mailbox providers expect.",
+        help_text=_(
+            "A hard bounce means the address does not exist or refuses mail for good; "
+            "1 is what mailbox providers expect."
+        ),
     )
     soft_bounces = models.PositiveSmallIntegerField(
-        "soft bounces before blocklisting",
+        _("soft bounces before blocklisting"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Soft bounces (mailbox full, temporarily refused) are counted; after this "
-        "many within 30 days the address is blocklisted. Empty: never.",
+        help_text=_(
+            "Soft bounces (mailbox full, temporarily refused) are counted; after this "
+            "many within 30 days the address is blocklisted. Empty: never."
+        ),
     )
     complaints = models.PositiveSmallIntegerField(
-        "complaints before blocklisting",
+        _("complaints before blocklisting"),
         default=1,
         validators=[MinValueValidator(1)],
-        help_text="A complaint is the recipient marking a message as spam; 1 is the norm.",
+        help_text=_("A complaint is the recipient marking a message as spam; 1 is the norm."),
     )
     alert_bounce_rate = models.DecimalField(
-        "bounce rate that needs attention (%)",
+        _("bounce rate that needs attention (%)"),
         max_digits=4,
         decimal_places=1,
         default=5,
         db_default=5,
-        help_text="The dashboard lists a campaign whose bounces reach this share of its sent.",
+        help_text=_("The dashboard lists a campaign whose bounces reach this share of its sent."),
     )
 
     class Meta:
@@ -56,13 +60,14 @@ class Bounce(models.Model):
     """A bounce or complaint reported by a provider's webhook (or the generic endpoint)."""
 
     class Kind(models.TextChoices):
-        HARD = "hard", "Hard bounce"
-        SOFT = "soft", "Soft bounce"
-        COMPLAINT = "complaint", "Complaint"
+        HARD = "hard", _("Hard bounce")
+        SOFT = "soft", _("Soft bounce")
+        COMPLAINT = "complaint", _("Complaint")
 
-    email = models.EmailField(max_length=254, db_index=True)
+    email = models.EmailField(_("email"), max_length=254, db_index=True)
     subscriber = models.ForeignKey(
         "subscribers.Subscriber",
+        verbose_name=_("subscriber"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -70,17 +75,20 @@ class Bounce(models.Model):
     )
     campaign = models.ForeignKey(
         "campaigns.Campaign",
+        verbose_name=_("campaign"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="bounces",
-        help_text="The campaign the bounced message belonged to, when it is known.",
+        help_text=_("The campaign the bounced message belonged to, when it is known."),
     )
-    kind = models.CharField(max_length=9, choices=Kind.choices)
-    source = models.CharField(max_length=40, help_text="amazon_ses, sendgrid, …, or api.")
-    description = models.CharField(max_length=500, blank=True)
-    at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(_("kind"), max_length=9, choices=Kind.choices)
+    source = models.CharField(
+        _("source"), max_length=40, help_text=_("amazon_ses, sendgrid, …, or api.")
+    )
+    description = models.CharField(_("description"), max_length=500, blank=True)
+    at = models.DateTimeField(_("time"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name, verbose_name_plural = _("bounce"), _("bounces")

@@ -10,24 +10,30 @@ from django.utils.translation import gettext_lazy as _
 
 class MailboxReport(models.Model):
     class Outcome(models.TextChoices):
-        APPLIED = "applied", "Applied"
-        UNMATCHED = "unmatched", "Not tied to a message of ours"
-        NOT_A_REPORT = "not_a_report", "Not a bounce or complaint"
-        UNREADABLE = "unreadable", "Unreadable"
+        APPLIED = "applied", _("Applied")
+        UNMATCHED = "unmatched", _("Not tied to a message of ours")
+        NOT_A_REPORT = "not_a_report", _("Not a bounce or complaint")
+        UNREADABLE = "unreadable", _("Unreadable")
 
     # sha256 of the message as it was read: the same message read twice is one row.
-    digest = models.CharField(max_length=64, unique=True)
-    read_at = models.DateTimeField(auto_now_add=True)
-    sender = models.CharField(max_length=254, blank=True)
-    subject = models.CharField(max_length=200, blank=True)
+    digest = models.CharField(_("digest"), max_length=64, unique=True)
+    read_at = models.DateTimeField(_("read at"), auto_now_add=True)
+    sender = models.CharField(_("sender"), max_length=254, blank=True)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
     format = models.CharField(
-        max_length=5, help_text="dsn (RFC 3464), arf (RFC 5965), other (older formats), none."
+        _("format"),
+        max_length=5,
+        help_text=_("dsn (RFC 3464), arf (RFC 5965), other (older formats), none."),
     )
-    outcome = models.CharField(max_length=12, choices=Outcome.choices)
-    reason = models.CharField(max_length=500, blank=True, help_text="Why it was not applied.")
-    bounces = models.PositiveIntegerField(default=0, help_text="Bounces and complaints recorded.")
+    outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices)
+    reason = models.CharField(
+        _("reason"), max_length=500, blank=True, help_text=_("Why it was not applied.")
+    )
+    bounces = models.PositiveIntegerField(
+        _("bounces"), default=0, help_text=_("Bounces and complaints recorded.")
+    )
     # The message itself, kept when it was not applied (up to 1 MB), for a person to read.
-    raw = models.BinaryField(blank=True, default=b"")
+    raw = models.BinaryField(_("raw"), blank=True, default=b"")
 
     class Meta:
         verbose_name, verbose_name_plural = _("mailbox report"), _("mailbox reports")

@@ -14,47 +14,59 @@ from subscribers.addresses import normalise_domain
 
 class SmtpServer(models.Model):
     class Security(models.TextChoices):
-        NONE = "none", "None (plain SMTP)"
-        STARTTLS = "starttls", "STARTTLS"
-        TLS = "tls", "TLS (SMTPS)"
+        NONE = "none", _("None (plain SMTP)")
+        STARTTLS = "starttls", _("STARTTLS")
+        TLS = "tls", _("TLS (SMTPS)")
 
-    name = models.CharField(max_length=100, unique=True)
-    host = models.CharField(max_length=255)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    host = models.CharField(_("host"), max_length=255)
     port = models.PositiveIntegerField(
-        default=587, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+        _("port"), default=587, validators=[MinValueValidator(1), MaxValueValidator(65535)]
     )
-    security = models.CharField(max_length=8, choices=Security.choices, default=Security.STARTTLS)
-    username = models.CharField(max_length=255, blank=True)
+    security = models.CharField(
+        _("security"), max_length=8, choices=Security.choices, default=Security.STARTTLS
+    )
+    username = models.CharField(_("username"), max_length=255, blank=True)
     password_env = models.CharField(
-        "password variable",
+        _("password variable"),
         max_length=100,
         blank=True,
         validators=[credentials.PASSWORD_ENV_RULE],
-        help_text="Name of the environment variable that holds the password (secrets are "
-        "never stored in the database); it must start with SMTP_PASSWORD_, e.g. "
-        "SMTP_PASSWORD_PROVIDER_A.",
+        help_text=_(
+            "Name of the environment variable that holds the password (secrets are "
+            "never stored in the database); it must start with SMTP_PASSWORD_, e.g. "
+            "SMTP_PASSWORD_PROVIDER_A."
+        ),
     )
     timeout = models.PositiveIntegerField(
-        default=20, validators=[MinValueValidator(1)], help_text="Seconds to wait for a reply."
+        _("timeout"),
+        default=20,
+        validators=[MinValueValidator(1)],
+        help_text=_("Seconds to wait for a reply."),
     )
     max_connections = models.PositiveIntegerField(
+        _("max connections"),
         default=4,
         validators=[MinValueValidator(1)],
-        help_text="Most open connections to this server from one worker process.",
+        help_text=_("Most open connections to this server from one worker process."),
     )
     rate_limit = models.PositiveIntegerField(
+        _("rate limit"),
         null=True,
         blank=True,
         validators=[RATE_MIN],
-        help_text="Most messages per second through this server, across all workers. "
-        "Empty: no limit beyond the global rate.",
+        help_text=_(
+            "Most messages per second through this server, across all workers. "
+            "Empty: no limit beyond the global rate."
+        ),
     )
     weight = models.PositiveSmallIntegerField(
+        _("weight"),
         default=1,
         validators=[MinValueValidator(1)],
-        help_text="Share of campaigns without a chosen server that go through this one.",
+        help_text=_("Share of campaigns without a chosen server that go through this one."),
     )
-    is_enabled = models.BooleanField("enabled", default=True)
+    is_enabled = models.BooleanField(_("enabled"), default=True)
 
     class Meta:
         verbose_name, verbose_name_plural = _("SMTP server"), _("SMTP servers")
@@ -86,6 +98,7 @@ class PerformanceSettings(SingleRow):
     """The single row of live engine settings (Settings → Performance in the admin)."""
 
     max_running_campaigns = models.PositiveSmallIntegerField(
+        _("max running campaigns"),
         default=3,
         validators=[
             MinValueValidator(
@@ -94,68 +107,91 @@ class PerformanceSettings(SingleRow):
                 "campaigns instead.",
             )
         ],
-        help_text="How many campaigns may send at once; the others wait for a running slot, "
-        "with the reason on the status page. Running campaigns share the worker slots and "
-        "the global rate by weight. 2 to 5 is typical.",
+        help_text=_(
+            "How many campaigns may send at once; the others wait for a running slot, "
+            "with the reason on the status page. Running campaigns share the worker slots and "
+            "the global rate by weight. 2 to 5 is typical."
+        ),
     )
     message_rate = models.PositiveIntegerField(
-        "global message rate",
+        _("global message rate"),
         null=True,
         blank=True,
         validators=[RATE_MIN],
-        help_text="Most messages per second across every worker and campaign, e.g. what "
-        "your provider or IP reputation allows. Empty: no limit beyond what the workers "
-        "and SMTP servers manage.",
+        help_text=_(
+            "Most messages per second across every worker and campaign, e.g. what "
+            "your provider or IP reputation allows. Empty: no limit beyond what the workers "
+            "and SMTP servers manage."
+        ),
     )
     default_campaign_rate = models.PositiveIntegerField(
+        _("default campaign rate"),
         null=True,
         blank=True,
         validators=[RATE_MIN],
-        help_text="Messages per second for campaigns that set no rate of their own; at most "
-        "the global rate. Empty: no limit of their own.",
+        help_text=_(
+            "Messages per second for campaigns that set no rate of their own; at most "
+            "the global rate. Empty: no limit of their own."
+        ),
     )
     batch_size = models.PositiveIntegerField(
+        _("batch size"),
         default=50,
         validators=[
-            MinValueValidator(1, "A batch size is at least 1 recipient."),
-            MaxValueValidator(1000, "At most 1000 recipients per chunk."),
+            MinValueValidator(1, _("A batch size is at least 1 recipient.")),
+            MaxValueValidator(1000, _("At most 1000 recipients per chunk.")),
         ],
-        help_text="Recipients a worker claims, sends and records at a time, and the unit in "
-        "which campaigns share the workers. Smaller: fairer sharing and quicker pause; "
-        "larger: less database work per message. 20 to 100 is typical; at most what a "
-        f"{BATCH_TURN_SECONDS}-second batch can send at the global rate.",
+        help_text=_(
+            "Recipients a worker claims, sends and records at a time, and the unit "
+            "in which campaigns share the workers. Smaller: fairer sharing and "
+            "quicker pause; larger: less database work per message. 20 to 100 is "
+            "typical; at most what a %(BATCH_TURN_SECONDS)s-second batch can send "
+            "at the global rate."
+        )
+        % {"BATCH_TURN_SECONDS": BATCH_TURN_SECONDS},
     )
     max_send_errors = models.PositiveIntegerField(
+        _("max send errors"),
         default=100,
-        validators=[MinValueValidator(1, "At least 1 error.")],
-        help_text="Failed sends within ten minutes after which a campaign pauses itself, with "
-        "the last reply as the reason. Around 1% of a typical campaign, e.g. 100.",
+        validators=[MinValueValidator(1, _("At least 1 error."))],
+        help_text=_(
+            "Failed sends within ten minutes after which a campaign pauses itself, with "
+            "the last reply as the reason. Around 1% of a typical campaign, e.g. 100."
+        ),
     )
     max_attempts = models.PositiveSmallIntegerField(
+        _("max attempts"),
         default=5,
         validators=[
-            MinValueValidator(1, "At least 1 attempt."),
-            MaxValueValidator(20, "At most 20 attempts."),
+            MinValueValidator(1, _("At least 1 attempt.")),
+            MaxValueValidator(20, _("At most 20 attempts.")),
         ],
-        help_text="Attempts per recipient on temporary failures (4xx, dropped connections) "
-        "before the recipient is marked failed. 3 to 6 is typical.",
+        help_text=_(
+            "Attempts per recipient on temporary failures (4xx, dropped connections) "
+            "before the recipient is marked failed. 3 to 6 is typical."
+        ),
     )
     retry_delay = models.PositiveIntegerField(
+        _("retry delay"),
         default=60,
-        validators=[MinValueValidator(1, "At least 1 second.")],
-        help_text="Seconds before the first retry; each further retry waits twice as long "
-        "(60 s and 5 attempts: retries after 1, 2, 4 and 8 minutes).",
+        validators=[MinValueValidator(1, _("At least 1 second."))],
+        help_text=_(
+            "Seconds before the first retry; each further retry waits twice as long "
+            "(60 s and 5 attempts: retries after 1, 2, 4 and 8 minutes)."
+        ),
     )
     retry_unknown = models.BooleanField(
-        "retry unknown outcomes",
+        _("retry unknown outcomes"),
         default=True,
         db_default=True,
-        help_text="Send again a message whose outcome is unknown: the server got all of it, "
-        "then the connection broke before its answer (or the worker died then). On by "
-        "default, as MTAs do: the recipient may get it twice, but nobody misses it. Off, such "
-        "a message counts as sent (the server most likely accepted it) and is not repeated.",
+        help_text=_(
+            "Send again a message whose outcome is unknown: the server got all of it, "
+            "then the connection broke before its answer (or the worker died then). On by "
+            "default, as MTAs do: the recipient may get it twice, but nobody misses it. Off, such "
+            "a message counts as sent (the server most likely accepted it) and is not repeated."
+        ),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name, verbose_name_plural = _("performance settings"), _("performance settings")
@@ -199,10 +235,10 @@ class Delivery(models.Model):
     """The ledger: one row per recipient of a campaign, written once when it starts."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     # No foreign-key constraints in the database: the ledger is written once per campaign by
     # one INSERT … SELECT from the very rows it references, and PostgreSQL checks a foreign key
@@ -210,34 +246,41 @@ class Delivery(models.Model):
     # on the benchmark machine). Deletes still cascade or set null, through Django.
     campaign = models.ForeignKey(
         "campaigns.Campaign",
+        verbose_name=_("campaign"),
         on_delete=models.CASCADE,
         related_name="deliveries",
         db_constraint=False,
     )
     subscriber = models.ForeignKey(
         "subscribers.Subscriber",
+        verbose_name=_("subscriber"),
         null=True,
         on_delete=models.SET_NULL,
         related_name="deliveries",
         db_constraint=False,
     )
-    email = models.EmailField(max_length=254)
-    status = models.CharField(max_length=7, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    email = models.EmailField(_("email"), max_length=254)
+    status = models.CharField(
+        _("status"), max_length=7, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     # The batch that holds the row while it is `sending`; its lease in Redis says whether
     # that batch is still alive (see mailer.leases).
-    claimed_by = models.UUIDField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.UUIDField(_("claimed by"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     reply = models.CharField(
-        max_length=500, blank=True, help_text="The SMTP server's reply to the last attempt."
+        _("reply"),
+        max_length=500,
+        blank=True,
+        help_text=_("The SMTP server's reply to the last attempt."),
     )
     # The campaign's content version the message was built from (campaigns/versions.py).
-    content_version = models.PositiveIntegerField(null=True, blank=True)
+    content_version = models.PositiveIntegerField(_("content version"), null=True, blank=True)
     # A sequence that a subscriber may go through again (a yearly date) sends each round
     # once; everything else is round 0.
-    round = models.PositiveSmallIntegerField(default=0, db_default=0)
+    round = models.PositiveSmallIntegerField(_("round"), default=0, db_default=0)
 
     class Meta:
         verbose_name, verbose_name_plural = _("delivery"), _("deliveries")
@@ -266,25 +309,27 @@ class Delivery(models.Model):
 
     def clean(self) -> None:
         if self.status == self.Status.SENT and self.sent_at is None:
-            raise ValidationError("A sent delivery needs sent_at.")
+            raise ValidationError(_("A sent delivery needs sent_at."))
 
 
 class DomainThrottle(models.Model):
     """A rate limit for one recipient domain, e.g. at most 50 messages/s to gmail.com."""
 
     domain = models.CharField(
+        _("domain"),
         max_length=255,
         unique=True,
-        help_text="Recipient domain, exactly as after the @, e.g. gmail.com.",
+        help_text=_("Recipient domain, exactly as after the @, e.g. gmail.com."),
     )
     rate_limit = models.PositiveIntegerField(
+        _("rate limit"),
         validators=[
             MinValueValidator(
                 1,
                 "A rate is at least 1 message per second. To lift the limit, delete the throttle.",
             )
         ],
-        help_text="Most messages per second to this domain, across every campaign and worker.",
+        help_text=_("Most messages per second to this domain, across every campaign and worker."),
     )
 
     class Meta:

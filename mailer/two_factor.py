@@ -21,6 +21,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
 from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
 from django_otp.forms import OTPAuthenticationFormMixin
@@ -32,8 +33,8 @@ class LoginForm(OTPAuthenticationFormMixin, AdminAuthenticationForm):
 
     otp_token = forms.CharField(
         required=False,
-        label="Authenticator code",
-        help_text="Only if you turned two-factor login on: the six digits your app shows.",
+        label=_("Authenticator code"),
+        help_text=_("Only if you turned two-factor login on: the six digits your app shows."),
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
@@ -51,7 +52,7 @@ class LoginForm(OTPAuthenticationFormMixin, AdminAuthenticationForm):
 
 class EnrolForm(forms.Form):
     token = forms.CharField(
-        label="Code from the app",
+        label=_("Code from the app"),
         max_length=8,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )

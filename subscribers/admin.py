@@ -8,6 +8,7 @@ from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdmin
 
 from settings import audit, queues
@@ -26,7 +27,7 @@ def _csv_download(rows, name: str) -> StreamingHttpResponse:
 
 
 @admin.action(
-    description="Export as CSV (all matching the filter with “select all”)", permissions=["view"]
+    description=_("Export as CSV (all matching the filter with “select all”)"), permissions=["view"]
 )
 def export_csv(modeladmin, request, queryset) -> StreamingHttpResponse:
     # A bulk export has no one object: the trail files it under the user who made it.
@@ -39,13 +40,15 @@ def export_csv(modeladmin, request, queryset) -> StreamingHttpResponse:
     return _csv_download(subscribers_export_csv(subscribers=queryset), "subscribers")
 
 
-@admin.action(description="Blocklist: never mail them again", permissions=["change"])
+@admin.action(description=_("Blocklist: never mail them again"), permissions=["change"])
 def blocklist(modeladmin, request, queryset) -> None:
     count = subscriber_blocklist(subscribers=queryset)
-    modeladmin.message_user(request, f"Blocklisted {count} subscriber(s).", messages.SUCCESS)
+    modeladmin.message_user(
+        request, _("Blocklisted %(count)s subscriber(s).") % {"count": count}, messages.SUCCESS
+    )
 
 
-@admin.action(description="Export their data as JSON (GDPR access)", permissions=["view"])
+@admin.action(description=_("Export their data as JSON (GDPR access)"), permissions=["view"])
 def export_data(modeladmin, request, queryset) -> HttpResponse:
     chosen = list(queryset[:1000])
     data = [subscriber_export(subscriber=s) for s in chosen]
@@ -59,7 +62,7 @@ def export_data(modeladmin, request, queryset) -> HttpResponse:
 
 
 @admin.action(
-    description="Erase them and their data (GDPR erasure, cannot be undone)",
+    description=_("Erase them and their data (GDPR erasure, cannot be undone)"),
     permissions=["delete"],
 )
 def erase(modeladmin, request, queryset) -> None:
@@ -69,8 +72,11 @@ def erase(modeladmin, request, queryset) -> None:
         count += 1
     modeladmin.message_user(
         request,
-        f"Erased {count} subscriber(s): their data is deleted and their address is removed "
-        "from the sending ledger.",
+        _(
+            "Erased %(count)s subscriber(s): their data is deleted and their address is removed "
+            "from the sending ledger."
+        )
+        % {"count": count},
         messages.SUCCESS,
     )
 
@@ -95,7 +101,7 @@ class SubscriberAdmin(ScopedToLists, admin.ModelAdmin):
     show_full_result_count = False
     actions = [export_csv, blocklist, export_data, erase]
 
-    @admin.display(description="bounces")
+    @admin.display(description=_("bounces"))
     def bounce_counts(self, obj: Subscriber) -> str:
         if obj.pk is None:
             return "-"
@@ -114,7 +120,7 @@ class SubscriberAdmin(ScopedToLists, admin.ModelAdmin):
             fields = [f for f in fields if f != "preferences_link"]
         return fields
 
-    @admin.display(description="preferences page")
+    @admin.display(description=_("preferences page"))
     def preferences_link(self, obj: Subscriber) -> str:
         if obj.pk is None:
             return "-"
@@ -132,10 +138,10 @@ class MailingListAdmin(ScopedToLists, GuardedModelAdmin):  # type: ignore[misc]
     readonly_fields = ["subscribe_form"]
     actions = ["export_members"]
 
-    @admin.action(description="Export the list's subscribers as CSV", permissions=["view"])
+    @admin.action(description=_("Export the list's subscribers as CSV"), permissions=["view"])
     def export_members(self, request, queryset) -> StreamingHttpResponse | None:
         if queryset.count() != 1:
-            self.message_user(request, "Choose one list to export.", messages.ERROR)
+            self.message_user(request, _("Choose one list to export."), messages.ERROR)
             return None
         mailing_list = queryset.get()
         audit.record(mailing_list, "exported its subscribers as CSV")
@@ -144,7 +150,7 @@ class MailingListAdmin(ScopedToLists, GuardedModelAdmin):  # type: ignore[misc]
             f"list-{mailing_list.pk}",
         )
 
-    @admin.display(description="subscribe form")
+    @admin.display(description=_("subscribe form"))
     def subscribe_form(self, obj: MailingList) -> str:
         if obj.pk is None or not obj.is_public:
             return "Make the list public and save it to get its subscribe form."
@@ -278,14 +284,14 @@ class SubscriberImportAdmin(ScopedToLists, admin.ModelAdmin):
             "The file is uploaded; a worker imports it now. This list shows its progress.",
         )
 
-    @admin.display(description="progress")
+    @admin.display(description=_("progress"))
     def progress_bar(self, obj: SubscriberImport) -> str:
         percent = round(obj.progress * 100)
         return format_html(
             '<progress value="{}" max="100"></progress> {}% · {} rows', percent, percent, obj.rows
         )
 
-    @admin.display(description="skipped lines")
+    @admin.display(description=_("skipped lines"))
     def report(self, obj: SubscriberImport) -> str:
         if not obj.error_report:
             return obj.message if obj.status == SubscriberImport.Status.FAILED else "-"

@@ -18,6 +18,7 @@ from typing import BinaryIO, cast
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from settings import audit
 from subscribers.addresses import EmailNotValidError, normalise_email
@@ -86,8 +87,10 @@ def _decoded_lines(stream: BinaryIO, bad_lines: set[int], report: ImportReport) 
             raw = raw[3:]
         if number == 1 and (raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw):
             raise ImportFileError(
-                "The file is UTF-16 text (as Excel's 'Unicode Text' saves), not UTF-8; save "
-                "it as 'CSV UTF-8' and import it again."
+                _(
+                    "The file is UTF-16 text (as Excel's 'Unicode Text' saves), not UTF-8; save "
+                    "it as 'CSV UTF-8' and import it again."
+                )
             )
         try:
             yield raw.decode("utf-8")
@@ -192,7 +195,9 @@ def subscribers_import_csv(
     status = ""
     if mode == ImportMode.SUBSCRIBE:
         if mailing_list is None:
-            raise ImportFileError("Choose the mailing list to subscribe the file's addresses to.")
+            raise ImportFileError(
+                _("Choose the mailing list to subscribe the file's addresses to.")
+            )
         if confirmed is None:
             confirmed = mailing_list.opt_in == MailingList.OptIn.SINGLE
         status = Subscription.Status.CONFIRMED if confirmed else Subscription.Status.UNCONFIRMED
@@ -202,21 +207,28 @@ def subscribers_import_csv(
     try:
         header = [column.strip().lower() for column in next(reader)]
     except StopIteration:
-        raise ImportFileError("The file is empty; the first row must name the columns.") from None
+        raise ImportFileError(
+            _("The file is empty; the first row must name the columns.")
+        ) from None
     except csv.Error as error:
-        raise ImportFileError(f"The header row cannot be read as CSV: {error}.") from None
+        raise ImportFileError(
+            _("The header row cannot be read as CSV: %(error)s.") % {"error": error}
+        ) from None
     if "email" not in header:
         found = ", ".join(repr(c) for c in header) or "none"
         raise ImportFileError(
-            f"The file has no 'email' column (columns found: {found}). The first row must "
-            "name the columns: 'email' is required, 'name' is optional, any other column is "
-            "stored in the subscriber's attributes."
+            _(
+                "The file has no 'email' column (columns found: %(found)s). The first "
+                "row must name the columns: 'email' is required, 'name' is optional, "
+                "any other column is stored in the subscriber's attributes."
+            )
+            % {"found": found}
         )
     duplicates = [c for c in set(header) if header.count(c) > 1 and c]
     if duplicates:
         raise ImportFileError(
-            f"The header names these columns twice: {', '.join(sorted(duplicates))}; "
-            "rename or remove the repeats."
+            _("The header names these columns twice: %(value)s; rename or remove the repeats.")
+            % {"value": ", ".join(sorted(duplicates))}
         )
     email_at = header.index("email")
     name_at = header.index("name") if "name" in header else None

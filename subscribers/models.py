@@ -15,23 +15,28 @@ MAX_NAME = 200
 
 class Subscriber(models.Model):
     class Status(models.TextChoices):
-        ENABLED = "enabled", "Enabled"
-        BLOCKLISTED = "blocklisted", "Blocklisted"
+        ENABLED = "enabled", _("Enabled")
+        BLOCKLISTED = "blocklisted", _("Blocklisted")
 
     # Stored lower-cased (see subscribers.addresses.normalise_email), so uniqueness is
     # case-insensitive without an expression index.
-    email = models.EmailField(max_length=254, unique=True)
+    email = models.EmailField(_("email"), max_length=254, unique=True)
     # A stable public id (listmonk's API names subscribers and lists by it too).
-    uuid = models.UUIDField(default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False)
-    name = models.CharField(max_length=MAX_NAME, blank=True)
+    uuid = models.UUIDField(
+        _("UUID"), default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False
+    )
+    name = models.CharField(_("name"), max_length=MAX_NAME, blank=True)
     attributes = models.JSONField(
+        _("attributes"),
         default=dict,
         blank=True,
-        help_text='Free-form data for personalisation, e.g. {"city": "Lyon"}.',
+        help_text=_('Free-form data for personalisation, e.g. {"city": "Lyon"}.'),
     )
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ENABLED)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.ENABLED
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name, verbose_name_plural = _("subscriber"), _("subscribers")
@@ -43,38 +48,53 @@ class Subscriber(models.Model):
 
 class MailingList(models.Model):
     class OptIn(models.TextChoices):
-        SINGLE = "single", "Single opt-in"
-        DOUBLE = "double", "Double opt-in"
+        SINGLE = "single", _("Single opt-in")
+        DOUBLE = "double", _("Double opt-in")
 
-    name = models.CharField(max_length=200, unique=True)
-    uuid = models.UUIDField(default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False)
-    description = models.TextField(blank=True)
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    uuid = models.UUIDField(
+        _("UUID"), default=uuid.uuid4, db_default=UUID4(), unique=True, editable=False
+    )
+    description = models.TextField(_("description"), blank=True)
     tags = models.JSONField(
-        default=list, db_default=[], blank=True, help_text='Labels, e.g. ["news", "en"].'
+        _("tags"),
+        default=list,
+        db_default=[],
+        blank=True,
+        help_text=_('Labels, e.g. ["news", "en"].'),
     )
     opt_in = models.CharField(
+        _("opt in"),
         max_length=6,
         choices=OptIn.choices,
         default=OptIn.SINGLE,
-        help_text="Double opt-in lists only mail subscribers who confirmed by email.",
+        help_text=_("Double opt-in lists only mail subscribers who confirmed by email."),
     )
     is_public = models.BooleanField(
-        default=False, help_text="Public lists can be joined through the subscribe form."
+        _("is public"),
+        default=False,
+        help_text=_("Public lists can be joined through the subscribe form."),
     )
     language = models.CharField(
+        _("language"),
         max_length=10,
         choices=settings.LANGUAGES,
         default="en",
         db_default="en",
-        help_text="The language of its public pages (subscribe, confirm, unsubscribe, "
-        "preferences, archive) and of the messages they send.",
+        help_text=_(
+            "The language of its public pages (subscribe, confirm, unsubscribe, "
+            "preferences, archive) and of the messages they send."
+        ),
     )
     subscribers = models.ManyToManyField(
-        Subscriber, through="Subscription", related_name="mailing_lists"
+        Subscriber,
+        verbose_name=_("subscribers"),
+        through="Subscription",
+        related_name="mailing_lists",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # Rows written by SQL (a bulk load) get the time too.
-    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_default=Now())
 
     class Meta:
         verbose_name, verbose_name_plural = _("mailing list"), _("mailing lists")
@@ -92,19 +112,27 @@ class MailingList(models.Model):
 
 class Subscription(models.Model):
     class Status(models.TextChoices):
-        UNCONFIRMED = "unconfirmed", "Unconfirmed"
-        CONFIRMED = "confirmed", "Confirmed"
-        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        UNCONFIRMED = "unconfirmed", _("Unconfirmed")
+        CONFIRMED = "confirmed", _("Confirmed")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
     subscriber = models.ForeignKey(
-        Subscriber, on_delete=models.CASCADE, related_name="subscriptions"
+        Subscriber,
+        verbose_name=_("subscriber"),
+        on_delete=models.CASCADE,
+        related_name="subscriptions",
     )
     mailing_list = models.ForeignKey(
-        MailingList, on_delete=models.CASCADE, related_name="subscriptions"
+        MailingList,
+        verbose_name=_("mailing list"),
+        on_delete=models.CASCADE,
+        related_name="subscriptions",
     )
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNCONFIRMED)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.UNCONFIRMED
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name, verbose_name_plural = _("subscription"), _("subscriptions")
@@ -139,44 +167,59 @@ class SubscriberImport(models.Model):
     """A CSV file uploaded in the admin, imported by a worker on the `default` queue."""
 
     class Mode(models.TextChoices):
-        SUBSCRIBE = "subscribe", "Subscribe to a list (add or update subscribers)"
-        UPDATE = "update", "Update subscribers already on file (name and attributes)"
-        BLOCKLIST = "blocklist", "Blocklist the addresses"
+        SUBSCRIBE = "subscribe", _("Subscribe to a list (add or update subscribers)")
+        UPDATE = "update", _("Update subscribers already on file (name and attributes)")
+        BLOCKLIST = "blocklist", _("Blocklist the addresses")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        STOPPED = "stopped", "Stopped"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        STOPPED = "stopped", _("Stopped")
 
     file = models.FileField(
+        _("file"),
         upload_to="imports/%Y/%m/",
-        help_text="CSV, UTF-8, header row first: email (required), name (optional); any "
-        "other column is stored in the subscriber's attributes.",
+        help_text=_(
+            "CSV, UTF-8, header row first: email (required), name (optional); any "
+            "other column is stored in the subscriber's attributes."
+        ),
     )
-    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.SUBSCRIBE)
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices, default=Mode.SUBSCRIBE)
     mailing_list = models.ForeignKey(
         MailingList,
+        verbose_name=_("mailing list"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        help_text="The list to subscribe the addresses to (mode 'subscribe' only). New "
-        "subscriptions are confirmed on single opt-in lists, unconfirmed on double ones.",
+        help_text=_(
+            "The list to subscribe the addresses to (mode 'subscribe' only). New "
+            "subscriptions are confirmed on single opt-in lists, unconfirmed on double ones."
+        ),
     )
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
-    rows = models.PositiveIntegerField(default=0)
-    imported = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)
-    progress = models.FloatField(default=0, help_text="Share of the file read, 0 to 1.")
-    message = models.TextField(blank=True)
-    error_report = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.QUEUED
+    )
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    imported = models.PositiveIntegerField(_("imported"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    progress = models.FloatField(
+        _("progress"), default=0, help_text=_("Share of the file read, 0 to 1.")
+    )
+    message = models.TextField(_("message"), blank=True)
+    error_report = models.FileField(_("error report"), upload_to="imports/%Y/%m/", blank=True)
     created_by = models.ForeignKey(
-        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "auth.User",
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         verbose_name, verbose_name_plural = _("import"), _("imports")
@@ -192,6 +235,6 @@ class SubscriberImport(models.Model):
         from django.core.exceptions import ValidationError
 
         if self.mode == self.Mode.SUBSCRIBE and self.mailing_list_id is None:
-            raise ValidationError({"mailing_list": "Choose the list to subscribe them to."})
+            raise ValidationError({"mailing_list": _("Choose the list to subscribe them to.")})
         if self.file and not self.pk and (reason := uploads.problem(self.file)):
             raise ValidationError({"file": reason})

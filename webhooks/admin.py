@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from settings import queues
 from webhooks import delivery
@@ -22,7 +23,7 @@ class EndpointAdmin(admin.ModelAdmin):
     fields = ["name", "url", "events", "is_enabled", "secret"]
     readonly_fields = ["secret"]
 
-    @admin.display(description="Events")
+    @admin.display(description=_("Events"))
     def event_list(self, obj: Endpoint) -> str:
         return ", ".join(obj.events) if obj.events else "every event"
 
@@ -32,11 +33,13 @@ class EndpointAdmin(admin.ModelAdmin):
         return form
 
 
-@admin.action(description="Replay: send the event to the endpoint again", permissions=["change"])
+@admin.action(description=_("Replay: send the event to the endpoint again"), permissions=["change"])
 def replay(modeladmin, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
     count = delivery.replay(list(queryset))
     queues.enqueue_on_commit(queues.DELIVER_WEBHOOKS)
-    modeladmin.message_user(request, f"Queued {count} delivery(ies) again.", messages.SUCCESS)
+    modeladmin.message_user(
+        request, _("Queued %(count)s delivery(ies) again.") % {"count": count}, messages.SUCCESS
+    )
 
 
 @admin.register(Delivery)
@@ -70,11 +73,11 @@ class DeliveryAdmin(admin.ModelAdmin):
     ]
     fields = tuple(readonly_fields)
 
-    @admin.display(description="Event")
+    @admin.display(description=_("Event"))
     def kind(self, obj: Delivery) -> str:
         return obj.event.kind
 
-    @admin.display(description="Payload")
+    @admin.display(description=_("Payload"))
     def payload(self, obj: Delivery) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.event.payload, indent=2))
 

@@ -42,25 +42,31 @@ def new_secret() -> str:
 
 
 class Endpoint(models.Model):
-    name = models.CharField(max_length=200)
+    name = models.CharField(_("name"), max_length=200)
     url = models.URLField(
+        _("URL"),
         max_length=2000,
-        help_text="Where events are POSTed (https:// recommended). Addresses on loopback or "
-        "private networks are refused unless WEBHOOKS_ALLOW_PRIVATE_URLS is set.",
+        help_text=_(
+            "Where events are POSTed (https:// recommended). Addresses on loopback or "
+            "private networks are refused unless WEBHOOKS_ALLOW_PRIVATE_URLS is set."
+        ),
     )
     events = models.JSONField(
+        _("events"),
         default=list,
         blank=True,
-        help_text='The events to send, e.g. ["subscriber.created", "tx.failed"]; empty: '
-        "every event.",
+        help_text=_(
+            'The events to send, e.g. ["subscriber.created", "tx.failed"]; empty: every event.'
+        ),
     )
     secret = models.CharField(
+        _("secret"),
         max_length=100,
         default=new_secret,
-        help_text="The Standard Webhooks signing secret the receiver checks signatures with.",
+        help_text=_("The Standard Webhooks signing secret the receiver checks signatures with."),
     )
-    is_enabled = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    is_enabled = models.BooleanField(_("is enabled"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name, verbose_name_plural = _("endpoint"), _("endpoints")
@@ -74,7 +80,10 @@ class Endpoint(models.Model):
         unknown = [e for e in events if e not in EVENTS]
         if unknown:
             raise ValidationError(
-                {"events": f"Unknown events {unknown}; choose from {', '.join(EVENTS)}."}
+                {
+                    "events": _("Unknown events %(unknown)s; choose from %(value)s.")
+                    % {"unknown": unknown, "value": ", ".join(EVENTS)}
+                }
             )
         try:
             checked_address(self.url)
@@ -86,10 +95,10 @@ class Endpoint(models.Model):
 
 
 class Event(models.Model):
-    id = models.BigAutoField(primary_key=True)
-    kind = models.CharField(max_length=40)
-    payload = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    id = models.BigAutoField(_("ID"), primary_key=True)
+    kind = models.CharField(_("kind"), max_length=40)
+    payload = models.JSONField(_("payload"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_default=Now())
 
     class Meta:
         ordering = ["-id"]
@@ -105,22 +114,32 @@ class Event(models.Model):
 
 class Delivery(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
 
-    id = models.BigAutoField(primary_key=True)
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
-    status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.PENDING, db_default="pending"
+    id = models.BigAutoField(_("ID"), primary_key=True)
+    endpoint = models.ForeignKey(
+        Endpoint, verbose_name=_("endpoint"), on_delete=models.CASCADE, related_name="deliveries"
     )
-    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
-    next_attempt_at = models.DateTimeField(db_default=Now())
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_response = models.TextField(blank=True, default="")
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    event = models.ForeignKey(
+        Event, verbose_name=_("event"), on_delete=models.CASCADE, related_name="deliveries"
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=Status.choices,
+        default=Status.PENDING,
+        db_default="pending",
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0, db_default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), db_default=Now())
+    last_status_code = models.PositiveSmallIntegerField(
+        _("last status code"), null=True, blank=True
+    )
+    last_response = models.TextField(_("last response"), blank=True, default="")
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_default=Now())
 
     class Meta:
         verbose_name, verbose_name_plural = _("delivery"), _("deliveries")

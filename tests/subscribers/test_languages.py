@@ -74,3 +74,23 @@ def test_the_admin_speaks_its_users_language(admin_client):
     admin_client.post("/i18n/setlang/", {"language": "de", "next": "/admin/"})
     german = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "Übersicht" in german and "Jetzt im Versand" in german
+
+
+def test_the_admins_forms_actions_and_messages_are_in_its_users_language(admin_client):
+    """Field labels, help texts, choices, fieldsets, actions and the messages after an action."""
+    campaign = CampaignFactory()
+    admin_client.post("/i18n/setlang/", {"language": "de", "next": "/admin/"})
+    form = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "Betreff" in form and "Öffnungen verfolgen" in form and "Öffentliches Archiv" in form
+    assert "Wann der Versand beginnt." in form and "Nur Text" in form
+    changelist = admin_client.get("/admin/campaigns/campaign/").content.decode()
+    assert "Ausgewählte Kampagnen pausieren" in changelist
+    answer = admin_client.post(
+        "/admin/campaigns/campaign/",
+        {"action": "clone", "_selected_action": [campaign.pk]},
+        follow=True,
+    )
+    assert "1 Entwurf/Entwürfe angelegt" in answer.content.decode()
+    admin_client.post("/i18n/setlang/", {"language": "fr", "next": "/admin/"})
+    sequences = admin_client.get("/admin/automations/sequence/add/").content.decode()
+    assert "Déclencheur" in sequences and "chaque année" in sequences
