@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from guardian.shortcuts import assign_perm
 from ninja import Field, Query, Router, Schema
 
 from api.envelope import ApiRequest, checked_save, listing, one, require, rfc3339
 from subscribers import access
-from subscribers.models import MailingList, Subscription
+from subscribers.counting import with_counts
+from subscribers.models import MailingList
 
 router = Router(tags=["Lists"])
 
@@ -59,11 +60,7 @@ def as_json(mailing_list: MailingList) -> dict[str, Any]:
 
 def visible(user: Any) -> QuerySet[MailingList]:
     """The lists the API user may see, each with how many subscribed to it."""
-    return access.lists_for(user).annotate(
-        subscriber_count=Count(
-            "subscriptions", filter=~Q(subscriptions__status=Subscription.Status.UNSUBSCRIBED)
-        )
-    )
+    return with_counts(access.lists_for(user))
 
 
 def get_visible(user: Any, list_id: int) -> MailingList:

@@ -20,6 +20,7 @@ from mailer.models import (
 from mailer.sender import SETTINGS_EVERY
 from mailer.two_factor import LoginForm
 from subscribers.access import ScopedRelatedFilter, ScopedToLists, restricted
+from subscribers.counting import EstimatedPaginator
 
 # The login form asks for an authenticator code of users who turned two-factor login on.
 admin.site.login_form = LoginForm
@@ -158,6 +159,7 @@ class DeliveryAdmin(ScopedToLists, admin.ModelAdmin):
     search_fields = ["email"]
     list_select_related = ["campaign"]
     show_full_result_count = False
+    paginator = EstimatedPaginator
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -243,6 +245,7 @@ class TxMessageAdmin(ScopedToLists, admin.ModelAdmin):
     date_hierarchy = "created_at"
     exclude = ["data"]
     show_full_result_count = False
+    paginator = EstimatedPaginator
 
     def has_add_permission(self, request) -> bool:
         return False

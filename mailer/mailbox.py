@@ -247,8 +247,11 @@ def _delivery_for(
         return signed[0]
     if report.campaign_ids:
         return (
+            # Through the subscriber's address (a unique index), then the ledger's unique
+            # (campaign, subscriber) index: a campaign's rows are never scanned by address.
             Delivery.objects.filter(
                 campaign_id__in=report.campaign_ids,
+                subscriber__email=failure.email,
                 email=failure.email,
                 status=Delivery.Status.SENT,
             )

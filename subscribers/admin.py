@@ -1,7 +1,7 @@
 import json
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.templatetags.static import static
@@ -14,6 +14,8 @@ from guardian.admin import GuardedModelAdmin
 from settings import audit, queues
 from subscribers import links
 from subscribers.access import ScopedRelatedFilter, ScopedToLists, restricted
+from subscribers.addresses import lookup_form
+from subscribers.counting import EstimatedPaginator, with_counts
 from subscribers.exports import subscriber_export, subscribers_export_csv
 from subscribers.models import MailingList, Subscriber, SubscriberImport, Subscription
 from subscribers.services import subscriber_blocklist, subscriber_erase
@@ -99,7 +101,16 @@ class SubscriberAdmin(ScopedToLists, admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at", "preferences_link", "bounce_counts"]
     inlines = [SubscriptionInline]
     show_full_result_count = False
+    paginator = EstimatedPaginator
     actions = [export_csv, blocklist, export_data, erase]
+
+    def get_search_results(self, request, queryset, search_term):
+        """An address is looked up exactly (the email index); other words search names and
+        addresses by their parts."""
+        term = search_term.strip()
+        if "@" in term and " " not in term:
+            return queryset.filter(email=lookup_form(term)), False
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description=_("bounces"))
     def bounce_counts(self, obj: Subscriber) -> str:
@@ -177,22 +188,7 @@ class MailingListAdmin(ScopedToLists, GuardedModelAdmin):  # type: ignore[misc]
         )
 
     def get_queryset(self, request):
-        status = Subscription.Status
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                n_confirmed=Count(
-                    "subscriptions", filter=Q(subscriptions__status=status.CONFIRMED)
-                ),
-                n_unconfirmed=Count(
-                    "subscriptions", filter=Q(subscriptions__status=status.UNCONFIRMED)
-                ),
-                n_unsubscribed=Count(
-                    "subscriptions", filter=Q(subscriptions__status=status.UNSUBSCRIBED)
-                ),
-            )
-        )
+        return with_counts(super().get_queryset(request))  # kept by triggers, never counted
 
     @admin.display(ordering="n_confirmed")
     def confirmed(self, obj) -> int:
@@ -216,6 +212,7 @@ class SubscriptionAdmin(ScopedToLists, admin.ModelAdmin):
     autocomplete_fields = ["subscriber", "mailing_list"]
     list_select_related = ["subscriber", "mailing_list"]
     show_full_result_count = False
+    paginator = EstimatedPaginator
 
 
 @admin.register(SubscriberImport)

@@ -163,6 +163,24 @@ class Subscription(models.Model):
         return self.is_active(self.status, self.mailing_list)
 
 
+class ListCount(models.Model):
+    """How many subscriptions a list has in one status: kept by statement-level triggers on
+    the subscriptions table (subscribers.counting), read instead of counting them."""
+
+    list_id = models.BigIntegerField(_("mailing list"))
+    status = models.CharField(_("status"), max_length=12)
+    count = models.BigIntegerField(_("count"), default=0)
+
+    class Meta:
+        verbose_name, verbose_name_plural = _("list count"), _("list counts")
+        constraints = [
+            models.UniqueConstraint(fields=["list_id", "status"], name="one_count_per_status")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.list_id} {self.status}: {self.count}"
+
+
 class SubscriberImport(models.Model):
     """A CSV file uploaded in the admin, imported by a worker on the `default` queue."""
 

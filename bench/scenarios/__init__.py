@@ -9,6 +9,7 @@ from bench.scenarios.peer import peer
 from bench.scenarios.rates import rate_accuracy
 from bench.scenarios.raw import raw_baseline
 from bench.scenarios.scale import scale
+from bench.scenarios.ten_million import ten_million
 from bench.scenarios.throughput import throughput
 from bench.scenarios.tracking import tracking
 
@@ -22,6 +23,7 @@ __all__ = [
     "save",
     "scale",
     "subscriber_files",
+    "ten_million",
     "throughput",
     "tracking",
 ]
