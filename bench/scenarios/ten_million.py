@@ -154,7 +154,11 @@ def admin_pages(stack: Stack, campaign: int, list_id: int, subscriber: int, emai
     }
     collect = [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"]
     subprocess.run(collect, cwd=ROOT, env=env, check=True)
-    stack.start("web", [str(gunicorn), "settings.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", "4"], env)
+    stack.start(
+        "web",
+        [str(gunicorn), "settings.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", "4", "-t", "600"],
+        env,
+    )
     wait_for(lambda: port_open(PORT), timeout=30, what="gunicorn")
     pages = {
         "subscribers": "/admin/subscribers/subscriber/",
@@ -170,19 +174,23 @@ def admin_pages(stack: Stack, campaign: int, list_id: int, subscriber: int, emai
         "dashboard": "/admin/",
     }
     results: dict = {}
-    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=600)
     try:
         for name, path in pages.items():
-            samples, status = [], 0
-            for n in range(21):
+            samples, status, repeat, n = [], 0, 21, 0
+            while n < repeat:
                 started = time.perf_counter()
                 connection.request("GET", path, headers={"Cookie": cookie})
                 response = connection.getresponse()
                 response.read()
                 status = response.status
+                took = time.perf_counter() - started
                 if n:
-                    samples.append(time.perf_counter() - started)
-            results[name] = {"status": status, **percentiles(samples)}
+                    samples.append(took)
+                elif took > 5:
+                    repeat = 4  # a page this slow is measured 3 times, and says so
+                n += 1
+            results[name] = {"status": status, "samples": len(samples), **percentiles(samples)}
             print(name, results[name], flush=True)
             if status != 200:
                 raise RuntimeError(f"{path} answered {status}: see {STATE / 'run' / 'web.log'}")
