@@ -5,7 +5,7 @@ compared, and lists' growth. Each function returns plain rows; the pages draw th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -26,37 +26,52 @@ def _bucket(start: datetime, end: datetime) -> str:
     return "day"
 
 
-def campaign_timeline(campaign_id: int, started_at: datetime | None) -> dict[str, Any]:
-    """Messages sent, opens and clicks per minute, hour or day since the campaign started."""
+def _truncated(at: datetime, bucket: str) -> datetime:
+    if bucket == "day":
+        return at.replace(hour=0, minute=0, second=0, microsecond=0)
+    if bucket == "hour":
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(second=0, microsecond=0)
+
+
+def campaign_timeline(campaign: Any, sent_minutes: list[tuple[datetime, int]]) -> dict[str, Any]:
+    """Messages sent (from the ledger's counts per minute, mailer.rollups), opens and clicks
+    per minute, hour or day since the campaign started."""
+    started_at = campaign.started_at
     if started_at is None:
         return {"bucket": "minute", "rows": []}
     bucket = _bucket(started_at, timezone.now())
+    sent: dict[datetime, int] = {}
+    for minute, n in sent_minutes:
+        at = _truncated(minute.astimezone(UTC), bucket)
+        sent[at] = sent.get(at, 0) + n
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
-            WITH sent AS (
-                SELECT date_trunc(%(bucket)s, sent_at) AS at, count(*) AS n FROM {DELIVERY}
-                WHERE campaign_id = %(campaign)s AND status = 'sent' AND sent_at IS NOT NULL
-                GROUP BY 1
-            ), opens AS (
+            """
+            WITH opens AS (
                 SELECT date_trunc(%(bucket)s, at) AS at, count(*) AS n FROM campaigns_open
                 WHERE campaign_id = %(campaign)s GROUP BY 1
             ), clicks AS (
                 SELECT date_trunc(%(bucket)s, at) AS at, count(*) AS n FROM campaigns_click
                 WHERE campaign_id = %(campaign)s GROUP BY 1
             )
-            SELECT at, coalesce(sent.n, 0), coalesce(opens.n, 0), coalesce(clicks.n, 0)
-            FROM sent FULL JOIN opens USING (at) FULL JOIN clicks USING (at)
-            ORDER BY at DESC LIMIT %(points)s
-            """,  # noqa: S608
-            {"bucket": bucket, "campaign": campaign_id, "points": MAX_POINTS},
+            SELECT at, coalesce(opens.n, 0), coalesce(clicks.n, 0)
+            FROM opens FULL JOIN clicks USING (at)
+            """,
+            {"bucket": bucket, "campaign": campaign.pk},
         )
-        rows = cursor.fetchall()
+        engaged = {at: (opens, clicks) for at, opens, clicks in cursor.fetchall()}
+    moments = sorted(set(sent) | set(engaged))[-MAX_POINTS:]
     return {
         "bucket": bucket,
         "rows": [
-            {"at": at, "sent": sent, "opens": opens, "clicks": clicks}
-            for at, sent, opens, clicks in reversed(rows)
+            {
+                "at": at,
+                "sent": sent.get(at, 0),
+                "opens": engaged.get(at, (0, 0))[0],
+                "clicks": engaged.get(at, (0, 0))[1],
+            }
+            for at in moments
         ],
     }
 

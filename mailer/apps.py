@@ -24,8 +24,14 @@ class MailerConfig(AppConfig):
         subscriber_signals.subscriber_data_requested.connect(
             receivers.messages_sent_to, dispatch_uid="mailer.messages_sent_to"
         )
+        subscriber_signals.subscriber_history_requested.connect(
+            receivers.campaign_history, dispatch_uid="mailer.campaign_history"
+        )
         campaign_signals.campaign_status_changed.connect(
             receivers.audit_status, dispatch_uid="mailer.audit_status"
+        )
+        campaign_signals.campaign_status_changed.connect(
+            receivers.roll_up_when_finished, dispatch_uid="mailer.roll_up"
         )
         audit.register_models()
         segments.register()  # the segment conditions on the ledger and the bounces

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from campaigns import tracking
 from campaigns.models import Campaign, CampaignVersion
-from mailer import analytics, charts, reports
+from mailer import analytics, charts, rollups
 from mailer.charts import Chart
 from mailer.status import campaign_status
 
@@ -33,10 +33,9 @@ BUCKET_TITLES = {
 }
 
 
-def _versions(campaign: Campaign) -> list[dict]:
+def _versions(campaign: Campaign, counts: dict) -> list[dict]:
     """Each content version the campaign sent, and to how many recipients (shown once there
     is more than one)."""
-    counts = reports.sent_by_version(campaign.pk)
     versions = [
         {"version": v, "sent": counts.get(v.number, 0)}
         for v in CampaignVersion.objects.filter(campaign=campaign)
@@ -44,10 +43,10 @@ def _versions(campaign: Campaign) -> list[dict]:
     return versions if len(versions) > 1 else []
 
 
-def campaign_charts(campaign: Campaign, outcomes: dict, stats: dict) -> list[Chart]:
-    timeline = analytics.campaign_timeline(campaign.pk, campaign.started_at)
+def campaign_charts(campaign: Campaign, figures: dict, stats: dict) -> list[Chart]:
+    outcomes, domains = figures["outcomes"], figures["domains"]
+    timeline = analytics.campaign_timeline(campaign, figures["minutes"])
     rows = timeline["rows"]
-    domains = analytics.recipient_domains(campaign.pk)
     return [
         Chart(
             "timeline",
@@ -110,10 +109,11 @@ class ReportViews(admin.ModelAdmin):
         campaign = get_object_or_404(admin_.get_queryset(request), pk=campaign_id)
         if not admin_.has_view_permission(request, campaign):
             raise PermissionDenied
-        outcomes = reports.outcomes(campaign.pk)
+        figures = rollups.ledger_figures(campaign)  # kept once the campaign has finished
+        outcomes = figures["outcomes"]
         stats = tracking.campaign_stats(campaign.pk)
-        drawn = campaign_charts(campaign, outcomes, stats)
-        minutes = reports.sent_per_minute(campaign.pk)
+        drawn = campaign_charts(campaign, figures, stats)
+        minutes = figures["minutes"][-120:]  # the last two hours of sending
         peak = max((n for _, n in minutes), default=0)
         if wanted := charts.pick(drawn, request.GET.get("csv")):
             return charts.as_csv(wanted, f"campaign-{campaign.pk}")
@@ -131,8 +131,8 @@ class ReportViews(admin.ModelAdmin):
                 .annotate(n=Count("id"))
                 .values_list("kind", "n")
             ),
-            "errors": reports.error_replies(campaign.pk),
-            "versions": _versions(campaign),
+            "errors": figures["errors"],
+            "versions": _versions(campaign, figures["versions"]),
             # The live strip of the last two hours, minute by minute (CSS bars, no script).
             "minutes": [
                 {"minute": m, "sent": n, "height": round(100 * n / peak) if peak else 0}

@@ -250,6 +250,8 @@ class Delivery(models.Model):
         on_delete=models.CASCADE,
         related_name="deliveries",
         db_constraint=False,
+        # The unique (campaign, subscriber, round) index serves every lookup by campaign.
+        db_index=False,
     )
     subscriber = models.ForeignKey(
         "subscribers.Subscriber",
@@ -346,4 +348,5 @@ class DomainThrottle(models.Model):
 
 from mailer.bounce_models import Bounce, BounceSettings  # noqa: E402, F401  (the app's models)
 from mailer.mailbox_models import MailboxReport  # noqa: E402, F401
+from mailer.rollup_models import CampaignRollup  # noqa: E402, F401
 from mailer.tx_models import TxMessage  # noqa: E402, F401

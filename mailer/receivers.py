@@ -11,9 +11,9 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown, w
 from django.db.models import Q
 
 from campaigns.models import Campaign
-from mailer import heartbeats, ledger, scheduler, shutdown
+from mailer import heartbeats, ledger, reports, scheduler, shutdown
 from mailer.tx_models import TxMessage
-from settings import audit
+from settings import audit, queues
 from subscribers.models import Subscriber
 
 
@@ -56,6 +56,12 @@ def audit_status(*, campaign: Campaign, old: str, new: str, **_: Any) -> None:
     audit.record(campaign, "status", changes={"status": [old, new]}, reason=campaign.status_reason)
 
 
+def roll_up_when_finished(*, campaign: Campaign, new: str, **_: Any) -> None:
+    """A finished campaign's report figures are read from the ledger once, on a worker."""
+    if new == Campaign.Status.FINISHED:
+        queues.enqueue_on_commit(queues.ROLL_UP_CAMPAIGN, campaign_id=campaign.pk)
+
+
 def stop_serving(*, campaign: Campaign, new: str, **_: Any) -> None:
     """Send slots stop picking a paused, cancelled or finished campaign now, not at the
     dispatcher's next tick."""
@@ -78,6 +84,10 @@ def forget_erased(*, subscriber: Subscriber, **_: Any) -> None:
     TxMessage.objects.filter(Q(subscriber=subscriber) | Q(to_email=subscriber.email)).update(
         to_email="erased", subject="", data=b"", subscriber=None
     )
+
+
+def campaign_history(*, subscriber_id: int, limit: int, **_: Any) -> list[dict[str, Any]]:
+    return reports.history_of(subscriber_id, limit)
 
 
 def messages_sent_to(*, subscriber: Subscriber, **_: Any) -> dict[str, Any]:

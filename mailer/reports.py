@@ -9,6 +9,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count
 
+from campaigns.models import Click, Open
 from mailer.ledger import DELIVERY
 from mailer.models import Delivery
 
@@ -77,3 +78,38 @@ def sent_by_version(campaign_id: int) -> dict[int | None, int]:
         .annotate(n=Count("id"))
     )
     return dict(rows.values_list("content_version", "n"))
+
+
+def history_of(subscriber_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """The subscriber's last campaign messages, newest first, with whether they opened or
+    clicked each (the ledger's subscriber index, then the engagement tables' per-campaign
+    unique indexes: a few index lookups whatever the ledger's size)."""
+    rows = list(
+        Delivery.objects.filter(subscriber_id=subscriber_id)
+        .select_related("campaign")
+        .only("campaign__name", "status", "sent_at", "reply")
+        .order_by("-pk")[:limit]
+    )
+    campaigns = {d.campaign_id for d in rows}
+    opened = set(
+        Open.objects.filter(campaign_id__in=campaigns, subscriber_id=subscriber_id).values_list(
+            "campaign_id", flat=True
+        )
+    )
+    clicked = set(
+        Click.objects.filter(campaign_id__in=campaigns, subscriber_id=subscriber_id).values_list(
+            "campaign_id", flat=True
+        )
+    )
+    return [
+        {
+            "campaign_id": d.campaign_id,
+            "campaign": d.campaign.name,
+            "status": d.get_status_display(),
+            "sent_at": d.sent_at,
+            "reply": d.reply,
+            "opened": d.campaign_id in opened,
+            "clicked": d.campaign_id in clicked,
+        }
+        for d in rows
+    ]

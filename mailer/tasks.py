@@ -6,7 +6,7 @@ from typing import TypedDict
 
 from celery import shared_task
 
-from mailer import batch, dispatcher, mailbox, transactional, tx
+from mailer import batch, dispatcher, mailbox, rollups, transactional, tx
 from mailer.smtp import ServerUnavailable
 from settings import queues
 
@@ -95,3 +95,9 @@ def read_bounce_mailbox() -> dict:
     """Read the bounce mailbox (BOUNCE_MAILBOX_URL): bounces and complaints that arrive as
     mail, for providers without webhooks."""
     return mailbox.read_mailbox()
+
+
+@shared_task(name=queues.ROLL_UP_CAMPAIGN, ignore_result=True)
+def roll_up_campaign(*, campaign_id: int) -> bool:
+    """Keep a finished campaign's figures from the ledger (mailer.rollups)."""
+    return rollups.roll_up(campaign_id)

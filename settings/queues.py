@@ -25,6 +25,7 @@ FLUSH_TRACKING = "campaigns.tasks.flush_tracking"
 DELIVER_WEBHOOKS = "webhooks.tasks.deliver_webhooks"
 ADVANCE_SEQUENCES = "automations.tasks.advance_sequences"
 READ_BOUNCE_MAILBOX = "mailer.tasks.read_bounce_mailbox"
+ROLL_UP_CAMPAIGN = "mailer.tasks.roll_up_campaign"
 
 # Which queue each task goes to (the four queues of the design).
 ROUTES: dict[str, str] = {
@@ -36,6 +37,7 @@ ROUTES: dict[str, str] = {
     SEND_SUBSCRIBER_NOTICE: "transactional",
     SEND_TX: "transactional",
     READ_BOUNCE_MAILBOX: "default",
+    ROLL_UP_CAMPAIGN: "default",
     "subscribers.tasks.*": "default",
     "campaigns.tasks.*": "default",
     "webhooks.tasks.*": "default",

@@ -1,4 +1,5 @@
 import json
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.db.models import Count
@@ -7,7 +8,9 @@ from django.shortcuts import get_object_or_404
 from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdmin
 
@@ -19,6 +22,10 @@ from subscribers.counting import EstimatedPaginator, with_counts
 from subscribers.exports import subscriber_export, subscribers_export_csv
 from subscribers.models import MailingList, Subscriber, SubscriberImport, Subscription
 from subscribers.services import subscriber_blocklist, subscriber_erase
+from subscribers.signals import subscriber_history_requested
+
+# The campaign messages a subscriber's page shows, newest first.
+HISTORY_ROWS = 50
 
 
 def _csv_download(rows, name: str) -> StreamingHttpResponse:
@@ -98,7 +105,13 @@ class SubscriberAdmin(ScopedToLists, admin.ModelAdmin):
     list_display = ["email", "name", "status", "created_at"]
     list_filter = ["status", ("mailing_lists", ScopedRelatedFilter), "created_at"]
     search_fields = ["email", "name"]
-    readonly_fields = ["created_at", "updated_at", "preferences_link", "bounce_counts"]
+    readonly_fields = [
+        "created_at",
+        "updated_at",
+        "preferences_link",
+        "bounce_counts",
+        "campaign_history",
+    ]
     inlines = [SubscriptionInline]
     show_full_result_count = False
     paginator = EstimatedPaginator
@@ -129,7 +142,49 @@ class SubscriberAdmin(ScopedToLists, admin.ModelAdmin):
         # The preferences page can erase the subscriber: only those who may delete see it.
         if not self.has_delete_permission(request, obj):
             fields = [f for f in fields if f != "preferences_link"]
+        if not request.user.has_perm("campaigns.view_campaign"):
+            fields = [f for f in fields if f != "campaign_history"]
         return fields
+
+    @admin.display(description=_("campaign history"))
+    def campaign_history(self, obj: Subscriber) -> str:
+        """The last 50 campaign messages to the subscriber (mailer answers the signal)."""
+        if obj.pk is None:
+            return "-"
+        rows: list[dict[str, Any]] = []
+        for _receiver, answer in subscriber_history_requested.send(
+            sender=Subscriber, subscriber_id=obj.pk, limit=HISTORY_ROWS
+        ):
+            rows += cast("list[dict[str, Any]]", answer or [])
+        if not rows:
+            return gettext("No campaign has been sent to this subscriber.")
+        lines = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:campaigns_campaign_report", args=[row["campaign_id"]]),
+                    row["campaign"],
+                    row["status"],
+                    date_format(row["sent_at"], "SHORT_DATETIME_FORMAT") if row["sent_at"] else "",
+                    gettext("yes") if row["opened"] else "",
+                    gettext("yes") if row["clicked"] else "",
+                    row["reply"],
+                )
+                for row in rows
+            ),
+        )
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            gettext("campaign"),
+            gettext("status"),
+            gettext("sent at"),
+            gettext("opened"),
+            gettext("clicked"),
+            gettext("reply"),
+        )
+        return format_html('<table id="campaign-history">{}{}</table>', head, lines)
 
     @admin.display(description=_("preferences page"))
     def preferences_link(self, obj: Subscriber) -> str:

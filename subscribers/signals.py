@@ -20,6 +20,10 @@ subscriber_erasing = Signal()
 # Each receiver returns a dict of sections to add to the export.
 subscriber_data_requested = Signal()
 
+# A subscriber's page shows the campaigns they got. Arguments: subscriber_id, limit. A
+# receiver returns rows of campaign_id, campaign, status, sent_at, reply, opened, clicked.
+subscriber_history_requested = Signal()
+
 # Subscribers were blocklisted (by hand, the API, a bounce threshold). Argument: subscribers
 # (those whose status changed now).
 subscribers_blocklisted = Signal()

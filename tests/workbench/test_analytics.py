@@ -119,3 +119,66 @@ def test_csv_cells_that_read_as_formulas_are_defused(client, admin_client):
     ).content.decode()
     rows = list(csv.reader(io.StringIO(body)))
     assert rows[1][0] == '\'=HYPERLINK("http://evil")' and rows[1][1:] == ["2", "2"]
+
+
+def test_a_finished_campaigns_report_reads_its_figures_once_and_keeps_them(admin_client):
+    from mailer import rollups
+    from mailer.rollup_models import CampaignRollup
+
+    news = MailingListFactory()
+    audience(news, 4)
+    campaign = finished(news, "kept", opened=1, clicked=0, bounced=0)
+    Delivery.objects.filter(campaign=campaign).filter(
+        pk=Delivery.objects.filter(campaign=campaign).order_by("pk").values("pk")[:1]
+    ).update(status="failed", reply="550 5.1.1 no such user")
+    assert rollups.roll_up(campaign.pk) and not rollups.roll_up(campaign.pk)  # kept once
+    kept = CampaignRollup.objects.get(pk=campaign.pk).figures
+    assert kept["outcomes"]["sent"] == 3 and kept["outcomes"]["failed"] == 1
+    assert kept["errors"][0]["reply"] == "550 5.1.1 no such user"
+    # The ledger is not read again: the report shows what was kept.
+    Delivery.objects.filter(campaign=campaign).update(status="failed")
+    page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/report/")
+    assert page.status_code == 200
+    table = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/report/?csv=outcomes")
+    rows = dict(list(csv.reader(io.StringIO(table.content.decode())))[1:3])
+    assert rows == {"Sent": "3", "Failed": "1"}
+    timeline = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/report/?csv=timeline")
+    sent = [row[1] for row in list(csv.reader(io.StringIO(timeline.content.decode())))[1:]]
+    assert sum(int(n) for n in sent) == 3
+
+
+def test_a_campaign_still_sending_is_read_live_and_kept_only_once_finished():
+    from mailer import rollups
+
+    news = MailingListFactory()
+    audience(news, 2)
+    campaign = finished(news, "live", opened=0, clicked=0, bounced=0)
+    Campaign.objects.filter(pk=campaign.pk).update(status="running")
+    campaign.refresh_from_db()
+    assert not rollups.roll_up(campaign.pk)
+    assert rollups.ledger_figures(campaign)["outcomes"]["sent"] == 2
+    Delivery.objects.filter(campaign=campaign).update(status="pending")
+    assert rollups.ledger_figures(campaign)["outcomes"]["pending"] == 2
+
+
+@pytest.mark.usefixtures("roles")
+def test_a_subscribers_page_shows_the_campaigns_they_got_to_those_who_may_see_campaigns(
+    admin_client, client
+):
+    news = MailingListFactory()
+    audience(news, 2)
+    first = finished(news, "Spring sale", opened=1, clicked=1, bounced=0)
+    finished(news, "Summer news", opened=0, clicked=0, bounced=0)
+    subscriber = Delivery.objects.filter(campaign=first).order_by("pk").first().subscriber
+    page = admin_client.get(f"/admin/subscribers/subscriber/{subscriber.pk}/change/")
+    history = page.content.decode().split('id="campaign-history"')[1].split("</table>")[0]
+    assert history.index("Summer news") < history.index("Spring sale")  # newest first
+    assert f"/admin/campaigns/campaign/{first.pk}/report/" in history
+    assert history.count(">yes<") == 2  # opened and clicked the first
+    # A subscriber manager sees the subscriber, not the campaigns (docs/roles.md).
+    clerk = User.objects.create_user("clerk", "clerk@shop.example", is_staff=True)
+    clerk.groups.add(Group.objects.get(name="Subscriber manager"))
+    assign_perm("subscribers.view_mailinglist", clerk, news)
+    client.force_login(clerk)
+    theirs = client.get(f"/admin/subscribers/subscriber/{subscriber.pk}/change/")
+    assert theirs.status_code == 200 and "campaign-history" not in theirs.content.decode()
