@@ -20,6 +20,7 @@ from mailer.models import (
 from mailer.sender import SETTINGS_EVERY
 from mailer.two_factor import LoginForm
 from subscribers.access import ScopedRelatedFilter, ScopedToLists, restricted
+from subscribers.addresses import lookup_form
 from subscribers.counting import EstimatedPaginator
 
 # The login form asks for an authenticator code of users who turned two-factor login on.
@@ -160,6 +161,15 @@ class DeliveryAdmin(ScopedToLists, admin.ModelAdmin):
     list_select_related = ["campaign"]
     show_full_result_count = False
     paginator = EstimatedPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        """An address: the subscriber's address index, then the ledger's subscriber index
+        (the ledger has no index on addresses; a search by part of one reads it all)."""
+        term = search_term.strip()
+        if "@" in term and " " not in term:
+            address = lookup_form(term)
+            return queryset.filter(subscriber__email=address, email=address), False
+        return super().get_search_results(request, queryset, search_term)
 
     def has_add_permission(self, request) -> bool:
         return False

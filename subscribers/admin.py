@@ -16,7 +16,7 @@ from guardian.admin import GuardedModelAdmin
 
 from settings import audit, queues
 from subscribers import links
-from subscribers.access import ScopedRelatedFilter, ScopedToLists, restricted
+from subscribers.access import OnListFilter, ScopedRelatedFilter, ScopedToLists, restricted
 from subscribers.addresses import lookup_form
 from subscribers.counting import EstimatedPaginator, with_counts
 from subscribers.exports import subscriber_export, subscribers_export_csv
@@ -103,7 +103,7 @@ class SubscriptionInline(ScopedToLists, admin.TabularInline):
 class SubscriberAdmin(ScopedToLists, admin.ModelAdmin):
     list_path = "subscriptions__mailing_list"
     list_display = ["email", "name", "status", "created_at"]
-    list_filter = ["status", ("mailing_lists", ScopedRelatedFilter), "created_at"]
+    list_filter = ["status", OnListFilter, "created_at"]
     search_fields = ["email", "name"]
     readonly_fields = [
         "created_at",

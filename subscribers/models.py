@@ -181,6 +181,26 @@ class ListCount(models.Model):
         return f"{self.list_id} {self.status}: {self.count}"
 
 
+class ListActivity(models.Model):
+    """A list's subscriptions by the hour they were made, and its unsubscribed ones by the
+    hour of their last change: kept by the same triggers as ListCount, read by the lists'
+    growth chart (mailer.analytics.list_growth) instead of the subscriptions themselves."""
+
+    list_id = models.BigIntegerField(_("mailing list"))
+    hour = models.DateTimeField(_("hour"))
+    subscribed = models.BigIntegerField(_("subscribed"), default=0)
+    unsubscribed = models.BigIntegerField(_("unsubscribed"), default=0)
+
+    class Meta:
+        verbose_name, verbose_name_plural = _("list activity"), _("list activity")
+        constraints = [
+            models.UniqueConstraint(fields=["list_id", "hour"], name="one_activity_per_hour")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.list_id} {self.hour:%Y-%m-%d %H}h: +{self.subscribed} -{self.unsubscribed}"
+
+
 class SubscriberImport(models.Model):
     """A CSV file uploaded in the admin, imported by a worker on the `default` queue."""
 

@@ -163,7 +163,7 @@ def admin_pages(stack: Stack, campaign: int, list_id: int, subscriber: int, emai
     pages = {
         "subscribers": "/admin/subscribers/subscriber/",
         "subscribers_search_address": f"/admin/subscribers/subscriber/?q={email}",
-        "subscribers_by_list": f"/admin/subscribers/subscriber/?mailing_lists__id__exact={list_id}",
+        "subscribers_by_list": f"/admin/subscribers/subscriber/?list={list_id}",
         "subscriber": f"/admin/subscribers/subscriber/{subscriber}/change/",
         "lists": "/admin/subscribers/mailinglist/",
         "campaigns": "/admin/campaigns/campaign/",
