@@ -9,7 +9,7 @@ from bench.scenarios.peer import peer
 from bench.scenarios.rates import rate_accuracy
 from bench.scenarios.raw import raw_baseline
 from bench.scenarios.scale import scale
-from bench.scenarios.ten_million import ten_million
+from bench.scenarios.ten_million import pages_again, ten_million
 from bench.scenarios.throughput import throughput
 from bench.scenarios.tracking import tracking
 
@@ -17,6 +17,7 @@ __all__ = [
     "control_latency",
     "fairness",
     "median_report",
+    "pages_again",
     "peer",
     "rate_accuracy",
     "raw_baseline",
