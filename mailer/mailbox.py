@@ -29,7 +29,6 @@ import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 
 from mailer import dsn
 from mailer.bounces import bounce_record
@@ -96,6 +95,9 @@ def _fetch_raw(client: Any, uid: str) -> bytes | None:
 
 @contextmanager
 def _imap(config: dict[str, Any]) -> Iterator[Any]:
+    # Loaded here, where a mailbox is read: every worker imports this module, few read mail.
+    from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+
     host, port = config["host"], config["port"]
     if config["security"] == "tls":
         box: Any = MailBox(host, port, timeout=TIMEOUT, ssl_context=ssl.create_default_context())

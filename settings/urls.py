@@ -10,6 +10,9 @@ from mailer import two_factor
 from mailer import views as mailer_views
 from subscribers import views as subscriber_views
 
+# Every app's admin module, registered here where the pages are served (workbench.apps).
+admin.autodiscover()
+
 urlpatterns = [
     path("admin/status/", admin.site.admin_view(mailer_views.status_page), name="mailer-status"),
     path("admin/status.json", mailer_views.status_json, name="mailer-status-json"),

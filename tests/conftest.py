@@ -11,6 +11,7 @@ import pytest
 
 from mailer.smtp import pool
 from settings import queues
+from settings import urls as served_urls
 from settings.celery import app
 from settings.redis import get_redis
 from tests.factories import SmtpServerFactory
@@ -49,6 +50,11 @@ def soak_minutes(request) -> int:
     if not request.config.getoption("--soak"):
         return 0
     return int(request.config.getoption("--soak-minutes"))
+
+
+# The admin's registrations, made where the URLs are served (workbench.apps), as in the web
+# process: tests that read the admin site without a request see every app's admin.
+assert served_urls.urlpatterns
 
 
 @pytest.fixture(autouse=True)
