@@ -117,6 +117,11 @@ class SubscriberAdmin(ScopedToLists, admin.ModelAdmin):
     paginator = EstimatedPaginator
     actions = [export_csv, blocklist, export_data, erase]
 
+    def get_ordering(self, request):
+        if request.GET.get(OnListFilter.parameter_name) and not request.GET.get("o"):
+            return ["-subscriptions__updated_at"]  # a list's members (OnListFilter)
+        return super().get_ordering(request)
+
     def get_search_results(self, request, queryset, search_term):
         """An address is looked up exactly (the email index); other words search names and
         addresses by their parts."""

@@ -53,7 +53,8 @@ class EstimatedPaginator(Paginator):
             if estimate > COUNT_CAP:
                 self.estimated = True
                 return estimate
-        counted = rows.order_by()[: COUNT_CAP + 1].count()
+        # In the page's order: the index that gives the page's rows gives these too.
+        counted = rows[: COUNT_CAP + 1].count()
         if counted > COUNT_CAP:
             self.capped = True
             return COUNT_CAP
