@@ -133,6 +133,26 @@ def lookups(campaign: int, emails: list[str], delivery_ids: list[tuple[int, int]
     }
 
 
+def picked(stack: Stack, campaign: int, seed: int) -> tuple[list, int, int]:
+    """200 ledger rows of the campaign at random (id, campaign, address), the list the pages
+    filter by, and the subscriber whose page they open."""
+    with db(stack) as conn:
+        low, high = conn.execute(
+            "SELECT min(id), max(id) FROM mailer_delivery WHERE campaign_id = %s", [campaign]
+        ).fetchone()
+        picks = random.Random(seed).sample(range(low, high + 1), 200)  # noqa: S311
+        sample = conn.execute(
+            "SELECT id, campaign_id, email FROM mailer_delivery WHERE id = ANY(%s)", [picks]
+        ).fetchall()
+        list_id = conn.execute(
+            "SELECT id FROM subscribers_mailinglist WHERE name = 'list2'"
+        ).fetchone()[0]
+        subscriber = conn.execute(
+            "SELECT id FROM subscribers_subscriber WHERE email = %s", [sample[0][2]]
+        ).fetchone()[0]
+    return sample, list_id, subscriber
+
+
 def admin_pages(stack: Stack, campaign: int, list_id: int, subscriber: int, email: str) -> dict:
     """p50/p95 of 20 requests each (after WARM to warm the workers up), one after another, to
     the admin pages and endpoints, served by gunicorn (4 workers) as in production."""
@@ -259,18 +279,7 @@ def ten_million(stack: Stack, count: int, send_seconds: float = 60) -> dict:
         "max": round(max(snapshots), 1),
     }
     results["ledger_finished"] = ledger_bytes(stack)
-    with db(stack) as conn:
-        low, high = conn.execute("SELECT min(id), max(id) FROM mailer_delivery").fetchone()
-        picks = random.Random(1).sample(range(low, high + 1), 200)  # noqa: S311
-        sample = conn.execute(
-            "SELECT id, campaign_id, email FROM mailer_delivery WHERE id = ANY(%s)", [picks]
-        ).fetchall()
-        list_id = conn.execute(
-            "SELECT id FROM subscribers_mailinglist WHERE name = 'list2'"
-        ).fetchone()[0]
-        subscriber = conn.execute(
-            "SELECT id FROM subscribers_subscriber WHERE email = %s", [sample[0][2]]
-        ).fetchone()[0]
+    sample, list_id, subscriber = picked(stack, past[-1], seed=1)
     results["lookups"] = lookups(past[-1], [r[2] for r in sample], [(r[1], r[0]) for r in sample])
     print("lookups", results["lookups"], flush=True)
 
@@ -326,20 +335,8 @@ def pages_again(stack: Stack) -> dict:
         started = time.monotonic()
         if rollups.roll_up(campaign):
             timings.append(time.monotonic() - started)
+    sample, list_id, subscriber = picked(stack, finished[-1], seed=2)
     with db(stack) as conn:
-        low, high = conn.execute(
-            "SELECT min(id), max(id) FROM mailer_delivery WHERE campaign_id = %s", [finished[-1]]
-        ).fetchone()
-        picks = random.Random(2).sample(range(low, high + 1), 200)  # noqa: S311
-        sample = conn.execute(
-            "SELECT id, campaign_id, email FROM mailer_delivery WHERE id = ANY(%s)", [picks]
-        ).fetchall()
-        list_id = conn.execute(
-            "SELECT id FROM subscribers_mailinglist WHERE name = 'list2'"
-        ).fetchone()[0]
-        subscriber = conn.execute(
-            "SELECT id FROM subscribers_subscriber WHERE email = %s", [sample[0][2]]
-        ).fetchone()[0]
         rows = conn.execute("SELECT count(*) FROM subscribers_subscriber").fetchone()[0]
     return {
         "subscribers": rows,
