@@ -208,25 +208,32 @@ class PerformanceSettings(SingleRow):
         errors: dict[str, str] = {}
         rate, default = self.message_rate, self.default_campaign_rate
         if rate and default and default > rate:
-            errors["default_campaign_rate"] = (
-                f"The default campaign rate ({default}/s) is above the global rate ({rate}/s), "
-                "which no campaign can exceed. Lower it, or raise the global rate."
-            )
+            errors["default_campaign_rate"] = _(
+                "The default campaign rate (%(default)s/s) is above the global rate "
+                "(%(rate)s/s), which no campaign can exceed. Lower it, or raise the global rate."
+            ) % {"default": default, "rate": rate}
         slowest = min(r for r in (rate, default, 10**9) if r)
         if self.batch_size and self.batch_size > slowest * BATCH_TURN_SECONDS:
-            errors["batch_size"] = (
-                f"At {slowest} messages/s a batch sends at most {slowest * BATCH_TURN_SECONDS} "
-                f"messages in its {BATCH_TURN_SECONDS}-second turn, so a chunk of "
-                f"{self.batch_size} would be claimed and mostly handed back each time. Use "
-                f"{slowest * BATCH_TURN_SECONDS} or less, or raise the rates."
-            )
+            errors["batch_size"] = _(
+                "At %(rate)s messages/s a batch sends at most %(most)s messages in its "
+                "%(turn)s-second turn, so a chunk of %(size)s would be claimed and mostly "
+                "handed back each time. Use %(most)s or less, or raise the rates."
+            ) % {
+                "rate": slowest,
+                "most": slowest * BATCH_TURN_SECONDS,
+                "turn": BATCH_TURN_SECONDS,
+                "size": self.batch_size,
+            }
         if self.retry_delay and self.max_attempts and self.retry_span() > LONGEST_RETRY_SPAN:
-            errors["retry_delay"] = (
-                f"With {self.max_attempts} attempts, retries would go on for "
-                f"{self.retry_span() // 3600} hours and a campaign could not finish for that "
-                f"long; keep it within {LONGEST_RETRY_SPAN // 3600} hours by lowering the "
-                "retry delay or the number of attempts."
-            )
+            errors["retry_delay"] = _(
+                "With %(attempts)s attempts, retries would go on for %(hours)s hours and a "
+                "campaign could not finish for that long; keep it within %(most)s hours by "
+                "lowering the retry delay or the number of attempts."
+            ) % {
+                "attempts": self.max_attempts,
+                "hours": self.retry_span() // 3600,
+                "most": LONGEST_RETRY_SPAN // 3600,
+            }
         if errors:
             raise ValidationError(errors)
 
@@ -328,7 +335,10 @@ class DomainThrottle(models.Model):
         validators=[
             MinValueValidator(
                 1,
-                "A rate is at least 1 message per second. To lift the limit, delete the throttle.",
+                _(
+                    "A rate is at least 1 message per second. To lift the limit, delete the "
+                    "throttle."
+                ),
             )
         ],
         help_text=_("Most messages per second to this domain, across every campaign and worker."),
