@@ -1,4 +1,4 @@
-"""What the campaign report reads from the ledger: messages per minute, recipients by
+"""What the campaign report reads from the ledger: messages in each minute, recipients by
 outcome, grouped error replies, and who got which content version."""
 
 from __future__ import annotations
@@ -14,23 +14,18 @@ from mailer.ledger import DELIVERY
 from mailer.models import Delivery
 
 
-def sent_per_minute(campaign_id: int, minutes: int = 120) -> list[tuple[datetime, int]]:
-    """Messages sent per minute over the campaign's last `minutes` minutes of sending."""
+def sent_minutes(campaign_id: int) -> list[tuple[datetime, int]]:
+    """Messages sent in each minute of the campaign, oldest first."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH per_minute AS (
-                SELECT date_trunc('minute', sent_at) AS minute, count(*) AS sent
-                FROM {DELIVERY}
-                WHERE campaign_id = %(campaign)s AND status = 'sent' AND sent_at IS NOT NULL
-                GROUP BY 1
-            )
-            SELECT minute, sent FROM per_minute ORDER BY minute DESC LIMIT %(minutes)s
+            SELECT date_trunc('minute', sent_at), count(*) FROM {DELIVERY}
+            WHERE campaign_id = %(campaign)s AND status = 'sent' AND sent_at IS NOT NULL
+            GROUP BY 1 ORDER BY 1
             """,  # noqa: S608
-            {"campaign": campaign_id, "minutes": minutes},
+            {"campaign": campaign_id},
         )
-        rows = cursor.fetchall()
-    return list(reversed(rows))
+        return cursor.fetchall()
 
 
 def outcomes(campaign_id: int) -> dict[str, int]:

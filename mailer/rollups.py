@@ -13,26 +13,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from campaigns.models import Campaign
 from mailer import analytics, reports
-from mailer.ledger import DELIVERY
 from mailer.rollup_models import CampaignRollup
-
-
-def sent_minutes(campaign_id: int) -> list[tuple[datetime, int]]:
-    """Messages sent in each minute of the campaign, oldest first."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT date_trunc('minute', sent_at), count(*) FROM {DELIVERY}
-            WHERE campaign_id = %(campaign)s AND status = 'sent' AND sent_at IS NOT NULL
-            GROUP BY 1 ORDER BY 1
-            """,  # noqa: S608
-            {"campaign": campaign_id},
-        )
-        return cursor.fetchall()
 
 
 def read_ledger(campaign_id: int) -> dict[str, Any]:
@@ -42,7 +27,7 @@ def read_ledger(campaign_id: int) -> dict[str, Any]:
         "errors": reports.error_replies(campaign_id),
         "versions": reports.sent_by_version(campaign_id),
         "domains": analytics.recipient_domains(campaign_id),
-        "minutes": sent_minutes(campaign_id),
+        "minutes": reports.sent_minutes(campaign_id),
     }
 
 
