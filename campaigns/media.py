@@ -21,7 +21,6 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from PIL import Image, UnidentifiedImageError
 
 # Pillow's format name -> the type the file is served and attached as.
 IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
@@ -172,6 +171,9 @@ def check_upload(upload: Any, filename: str) -> dict[str, Any]:
 
 
 def _check_image(upload: Any, filename: str) -> dict[str, Any]:
+    # Pillow is loaded by the processes that take uploads, not by every sender (3 MB each).
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(upload) as image:
             width, height, found = image.width, image.height, image.format
@@ -205,6 +207,8 @@ def _check_image(upload: Any, filename: str) -> dict[str, Any]:
 
 
 def _thumbnail(file: Any) -> ContentFile:
+    from PIL import Image
+
     with file.open("rb") as handle, Image.open(handle) as image:
         image.thumbnail(THUMBNAIL)
         out = io.BytesIO()

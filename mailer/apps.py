@@ -1,4 +1,18 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.core import checks
+
+
+def anymail_checks(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """django-anymail's own checks (deprecated or insecure webhook settings), loaded when the
+    checks run: its app is not installed (settings.base says why)."""
+    from anymail.checks import check_deprecated_settings, check_insecure_settings
+
+    return [
+        *check_deprecated_settings(app_configs, **kwargs),
+        *check_insecure_settings(app_configs, **kwargs),
+    ]
 
 
 class MailerConfig(AppConfig):
@@ -33,5 +47,6 @@ class MailerConfig(AppConfig):
         campaign_signals.campaign_status_changed.connect(
             receivers.roll_up_when_finished, dispatch_uid="mailer.roll_up"
         )
+        checks.register(anymail_checks)
         audit.register_models()
         segments.register()  # the segment conditions on the ledger and the bounces

@@ -157,6 +157,33 @@ class Result:
     attempts: int = 1
 
 
+# Fixed text, so psycopg parses it once per process (a VALUES list of one row per result made
+# a new statement per chunk size, split and sent anew each time); the results go as arrays.
+_RECORD_SQL = f"""
+WITH v AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(replies)s::text[],
+                         %(next)s::timestamptz[], %(attempts)s::integer[])
+        AS v(id, status, reply, next_attempt_at, attempts)
+),
+updated AS (
+    UPDATE {DELIVERY} d
+    SET status = v.status, reply = v.reply, next_attempt_at = v.next_attempt_at,
+        attempts = d.attempts + v.attempts,
+        sent_at = CASE WHEN v.status = 'sent' THEN now() ELSE d.sent_at END,
+        content_version = CASE WHEN v.status = 'sent' THEN %(version)s::integer
+                               ELSE d.content_version END,
+        claimed_by = NULL, claimed_at = NULL
+    FROM v
+    WHERE d.id = v.id AND d.claimed_by = %(batch)s AND d.status = 'sending'
+    RETURNING d.status
+)
+UPDATE {CAMPAIGN}
+SET sent = sent + (SELECT count(*) FROM updated WHERE status = 'sent'),
+    failed = failed + (SELECT count(*) FROM updated WHERE status = 'failed')
+WHERE id = %(campaign)s
+"""  # noqa: S608 (only table names are interpolated)
+
+
 def record(
     *, campaign_id: int, batch_id: str, results: list[Result], content_version: int | None = None
 ) -> None:
@@ -164,36 +191,18 @@ def record(
     from) and the campaign's counters in one statement."""
     if not results:
         return
-    values = ", ".join(
-        ["(%s::bigint, %s::text, %s::text, %s::timestamptz, %s::integer)"] * len(results)
-    )
-    params: list[Any] = []
-    for r in results:
-        params += [r.delivery_id, r.status, r.reply, r.next_attempt_at, r.attempts]
-    sql = f"""
-    WITH v(id, status, reply, next_attempt_at, attempts) AS (VALUES {values}),
-    updated AS (
-        UPDATE {DELIVERY} d
-        SET status = v.status,
-            reply = v.reply,
-            next_attempt_at = v.next_attempt_at,
-            attempts = d.attempts + v.attempts,
-            sent_at = CASE WHEN v.status = 'sent' THEN now() ELSE d.sent_at END,
-            content_version = CASE WHEN v.status = 'sent' THEN %s::integer
-                                   ELSE d.content_version END,
-            claimed_by = NULL,
-            claimed_at = NULL
-        FROM v
-        WHERE d.id = v.id AND d.claimed_by = %s AND d.status = 'sending'
-        RETURNING d.status
-    )
-    UPDATE {CAMPAIGN}
-    SET sent = sent + (SELECT count(*) FROM updated WHERE status = 'sent'),
-        failed = failed + (SELECT count(*) FROM updated WHERE status = 'failed')
-    WHERE id = %s
-    """  # noqa: S608 (only placeholders and table names are interpolated)
+    params: dict[str, Any] = {
+        "ids": [r.delivery_id for r in results],
+        "statuses": [r.status for r in results],
+        "replies": [r.reply for r in results],
+        "next": [r.next_attempt_at for r in results],
+        "attempts": [r.attempts for r in results],
+        "version": content_version,
+        "batch": batch_id,
+        "campaign": campaign_id,
+    }
     with connection.cursor() as cursor:  # one statement: its own transaction
-        cursor.execute(sql, [*params, content_version, batch_id, campaign_id])
+        cursor.execute(_RECORD_SQL, params)
 
 
 def give_back(*, batch_id: str, delivery_ids: list[int] | None) -> int:

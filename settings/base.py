@@ -93,7 +93,9 @@ INSTALLED_APPS = [
     "subscribers",
     "campaigns",
     "mailer",
-    "anymail",
+    # django-anymail (providers' bounce webhooks, settings/urls.py) is not an installed app:
+    # its app only registers two system checks, and loading it loads requests into every
+    # process, senders included (5 MB each). mailer.apps registers those checks itself.
     "auditlog",
     "django_otp",
     "django_otp.plugins.otp_totp",
