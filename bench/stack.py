@@ -123,10 +123,9 @@ class Stack:
         self.start(
             name,
             [
-                CELERY,
-                "-A",
-                "settings",
-                "worker",
+                PYTHON,
+                "-m",
+                "settings.worker",
                 "-Q",
                 queues,
                 "-c",

@@ -95,6 +95,7 @@ def dev_environment(state: Path) -> dict[str, str]:
 def dev_services(state: Path, env: dict[str, str]) -> list[Service]:
     run = state / "run"
     celery = [CELERY, "-A", "settings"]
+    worker = [PYTHON, "-m", "settings.worker"]  # Celery's worker command (settings/worker.py)
     return [
         redis_service(run_dir=run, data_dir=state / "redis", port=PORTS["redis"], persistent=True),
         Service(
@@ -141,21 +142,21 @@ def dev_services(state: Path, env: dict[str, str]) -> list[Service]:
         ),
         Service(
             "dispatcher",
-            [*celery, "worker", "-Q", "dispatch", "-c", "2", "-n", "dispatcher@%h"],
+            [*worker, "-Q", "dispatch", "-c", "2", "-n", "dispatcher@%h"],
             run_dir=run,
             env=env,
             cwd=ROOT,
         ),
         Service(
             "worker",
-            [*celery, "worker", "-Q", "transactional", "-c", "2", "-n", "worker@%h"],
+            [*worker, "-Q", "transactional", "-c", "2", "-n", "worker@%h"],
             run_dir=run,
             env=env,
             cwd=ROOT,
         ),
         Service(
             "background",
-            [*celery, "worker", "-Q", "default", "-c", "1", "-n", "background@%h"],
+            [*worker, "-Q", "default", "-c", "1", "-n", "background@%h"],
             run_dir=run,
             env=env,
             cwd=ROOT,
@@ -163,7 +164,7 @@ def dev_services(state: Path, env: dict[str, str]) -> list[Service]:
         *(
             Service(
                 f"sender-{n}",
-                [*celery, "worker", "-Q", "send", "-c", "4", "-n", f"sender{n}@%h"],
+                [*worker, "-Q", "send", "-c", "4", "-n", f"sender{n}@%h"],
                 run_dir=run,
                 env=env,
                 cwd=ROOT,

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from tests.faults.network import Host
 
 ROOT = Path(__file__).resolve().parents[2]
-CELERY = str(Path(sys.executable).parent / "celery")
+PYTHON = sys.executable
+CELERY = str(Path(PYTHON).parent / "celery")
 
 
 def database_url() -> str:
@@ -67,7 +68,7 @@ class Processes:
         wait: bool = True,
         host: Host | None = None,
     ) -> subprocess.Popen:
-        argv = [CELERY, "-A", "settings", "worker", "-Q", queues, "-c", str(concurrency)]
+        argv = [PYTHON, "-m", "settings.worker", "-Q", queues, "-c", str(concurrency)]
         node = f"{name}@{host.name}" if host else f"{name}@%h"
         argv += ["-n", node, "-l", "info", "--without-mingle", "--without-gossip"]
         return self.start(name, *argv, ready=" ready." if wait else None, host=host)

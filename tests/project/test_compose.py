@@ -29,7 +29,8 @@ def command(service: str) -> list[str]:
 
 def worker_queues(service: str) -> set[str]:
     argv = command(service)
-    assert argv[:4] == ["celery", "-A", "settings", "worker"], argv
+    # Celery's worker command through the project's launcher (settings/worker.py says why).
+    assert argv[:3] == ["python", "-m", "settings.worker"], argv
     return set(argv[argv.index("-Q") + 1].split(","))
 
 
