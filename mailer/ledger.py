@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from campaigns.audience import audience_where
 from campaigns.models import Campaign
-from mailer import counters
+from mailer import counters, folding
 from mailer.models import Delivery
 from mailer.smtp import UNKNOWN_REPLY
 from subscribers.addresses import domain_of
@@ -347,28 +347,41 @@ def drop_pending(*, subscriber: Subscriber, reason: str, keep_if_still_on_a_list
 def scrub(*, subscriber: Subscriber) -> None:
     """Remove an erased subscriber's address; sent rows stay, so campaign counts stay true."""
     Delivery.objects.filter(subscriber=subscriber).update(email="erased@invalid", subscriber=None)
+    folding.scrub(subscriber.pk)
 
 
 def last_campaign_to(email: str, *, since: datetime) -> int | None:
     """The campaign that last sent to the address since then (to tie a bounce to it)."""
-    return (
-        Delivery.objects.filter(email=email, status=Delivery.Status.SENT, sent_at__gte=since)
-        .order_by("-sent_at")
-        .values_list("campaign_id", flat=True)
-        .first()
-    )
+    sent = [
+        (d.sent_at, d.campaign_id)
+        for d in Delivery.objects.filter(
+            email=email, status=Delivery.Status.SENT, sent_at__gte=since
+        ).order_by("-sent_at")[:1]
+    ]
+    for subscriber_id in Subscriber.objects.filter(email=email).values_list("pk", flat=True):
+        sent += [
+            (r.sent_at, r.campaign_id)
+            for r in folding.rows_of(subscriber_id)
+            if r.email == email and r.status == "sent" and r.sent_at and r.sent_at >= since
+        ]
+    return max(sent, key=lambda s: s[0] or since)[1] if sent else None
 
 
 def messages_of(subscriber: Subscriber) -> list[dict[str, Any]]:
     """The campaigns' messages to a subscriber, for their data export."""
+    rows = [
+        *Delivery.objects.filter(subscriber=subscriber),
+        *folding.deliveries_of(subscriber.pk),
+    ]
+    names = dict(
+        Campaign.objects.filter(pk__in={d.campaign_id for d in rows}).values_list("pk", "name")
+    )
     return [
         {
-            "campaign": d.campaign.name,
+            "campaign": names.get(d.campaign_id, ""),
             "status": d.status,
             "sent_at": d.sent_at.isoformat() if d.sent_at else None,
             "reply": d.reply,
         }
-        for d in Delivery.objects.filter(subscriber=subscriber)
-        .select_related("campaign")
-        .order_by("pk")
+        for d in sorted(rows, key=lambda d: d.pk)
     ]

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from mailer import dsn
+from mailer import dsn, folding
 from mailer.bounces import bounce_record
 from mailer.message import id_signature
 from mailer.models import Delivery, MailboxReport
@@ -233,7 +233,11 @@ def _signed_deliveries(report: dsn.Report) -> list[Delivery]:
             id_signature(campaign_id=campaign_id, delivery_id=delivery_id, secret=secret),
         )
     }
-    rows = Delivery.objects.filter(pk__in=list(wanted)).only("pk", "campaign_id", "email")
+    rows = list(Delivery.objects.filter(pk__in=list(wanted)).only("pk", "campaign_id", "email"))
+    found = {row.pk for row in rows}
+    for delivery_id, campaign_id in wanted.items():
+        if delivery_id not in found and (folded := folding.row(campaign_id, delivery_id)):
+            rows.append(folding.as_delivery(folded))  # a campaign folded since it sent
     return [row for row in rows if wanted[row.pk] == row.campaign_id]
 
 
@@ -248,7 +252,7 @@ def _delivery_for(
         # forwarded to.
         return signed[0]
     if report.campaign_ids:
-        return (
+        hot = (
             # Through the subscriber's address (a unique index), then the ledger's unique
             # (campaign, subscriber) index: a campaign's rows are never scanned by address.
             Delivery.objects.filter(
@@ -260,6 +264,12 @@ def _delivery_for(
             .only("pk", "campaign_id", "email")
             .first()
         )
+        if hot is not None:
+            return hot
+        subscriber = Subscriber.objects.filter(email=failure.email).values_list("pk", flat=True)
+        for folded in folding.deliveries_of(subscriber.first() or 0, list(report.campaign_ids)):
+            if folded.email == failure.email and folded.status == Delivery.Status.SENT:
+                return folded
     return None
 
 

@@ -358,5 +358,5 @@ class DomainThrottle(models.Model):
 
 from mailer.bounce_models import Bounce, BounceSettings  # noqa: E402, F401  (the app's models)
 from mailer.mailbox_models import MailboxReport  # noqa: E402, F401
-from mailer.rollup_models import CampaignRollup  # noqa: E402, F401
+from mailer.rollup_models import CampaignRollup, LedgerBlock  # noqa: E402, F401
 from mailer.tx_models import TxMessage  # noqa: E402, F401

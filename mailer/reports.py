@@ -9,7 +9,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count
 
-from campaigns.models import Click, Open
+from campaigns.models import Campaign, Click, Open
+from mailer import folding
 from mailer.ledger import DELIVERY
 from mailer.models import Delivery
 
@@ -77,15 +78,19 @@ def sent_by_version(campaign_id: int) -> dict[int | None, int]:
 
 def history_of(subscriber_id: int, limit: int = 50) -> list[dict[str, Any]]:
     """The subscriber's last campaign messages, newest first, with whether they opened or
-    clicked each (the ledger's subscriber index, then the engagement tables' per-campaign
-    unique indexes: a few index lookups whatever the ledger's size)."""
-    rows = list(
-        Delivery.objects.filter(subscriber_id=subscriber_id)
-        .select_related("campaign")
-        .only("campaign__name", "status", "sent_at", "reply")
-        .order_by("-pk")[:limit]
+    clicked each (the ledger's subscriber index and the folded blocks' subscriber ranges,
+    then the engagement tables' per-campaign unique indexes: a few index lookups whatever
+    the ledger's size)."""
+    hot = Delivery.objects.filter(subscriber_id=subscriber_id).only(
+        "campaign_id", "status", "sent_at", "reply"
     )
+    rows = sorted(
+        [*hot.order_by("-pk")[:limit], *folding.deliveries_of(subscriber_id)],
+        key=lambda d: d.pk,
+        reverse=True,
+    )[:limit]
     campaigns = {d.campaign_id for d in rows}
+    names = dict(Campaign.objects.filter(pk__in=campaigns).values_list("pk", "name"))
     opened = set(
         Open.objects.filter(campaign_id__in=campaigns, subscriber_id=subscriber_id).values_list(
             "campaign_id", flat=True
@@ -99,7 +104,7 @@ def history_of(subscriber_id: int, limit: int = 50) -> list[dict[str, Any]]:
     return [
         {
             "campaign_id": d.campaign_id,
-            "campaign": d.campaign.name,
+            "campaign": names.get(d.campaign_id, ""),
             "status": d.get_status_display(),
             "sent_at": d.sent_at,
             "reply": d.reply,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from campaigns.segments import BEHAVIOUR_SQL, Behaviour, Condition
+from mailer import folding
 from mailer.models import Bounce, Delivery
 
 DELIVERY = Delivery._meta.db_table
@@ -13,10 +14,12 @@ BOUNCE = Bounce._meta.db_table
 
 
 def received(b: Behaviour, n: int) -> tuple[str, dict[str, Any]]:
-    # By (campaign, subscriber): the ledger's unique index answers it.
+    # By (campaign, subscriber): the ledger's unique index answers it; or, once the
+    # campaign's ledger is folded, its blocks, read once for the whole segment.
     params: dict[str, Any] = {f"other{n}": b.campaign_id}
-    sql = f"""EXISTS (SELECT 1 FROM {DELIVERY} d WHERE d.campaign_id = %(other{n})s
-        AND d.subscriber_id = s.id AND d.status = 'sent')"""  # noqa: S608
+    sql = f"""(EXISTS (SELECT 1 FROM {DELIVERY} d WHERE d.campaign_id = %(other{n})s
+        AND d.subscriber_id = s.id AND d.status = 'sent')
+        OR {folding.received_sql(f"other{n}")})"""  # noqa: S608
     return sql, params
 
 

@@ -6,7 +6,7 @@ from typing import TypedDict
 
 from celery import shared_task
 
-from mailer import batch, dispatcher, mailbox, rollups, transactional, tx
+from mailer import batch, dispatcher, folding, mailbox, rollups, transactional, tx
 from mailer.smtp import ServerUnavailable
 from settings import queues
 
@@ -101,3 +101,9 @@ def read_bounce_mailbox() -> dict:
 def roll_up_campaign(*, campaign_id: int) -> bool:
     """Keep a finished campaign's figures from the ledger (mailer.rollups)."""
     return rollups.roll_up(campaign_id)
+
+
+@shared_task(name=queues.FOLD_LEDGER, ignore_result=True)
+def fold_ledger() -> int:
+    """Fold the ledger of the oldest finished campaign that is due (mailer.folding)."""
+    return folding.fold_next()

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # ArrayField: the folded ledger (mailer.folding)
     "subscribers",
     "campaigns",
     "mailer",
@@ -325,6 +326,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 1.0,
         "options": {"expires": 5},
     },
+    # Finished campaigns' ledgers folded into blocks (mailer.folding), one campaign a run.
+    "fold-ledger": {
+        "task": queues.FOLD_LEDGER,
+        "schedule": 3600.0,
+        "options": {"expires": 600},
+    },
     "dispatch-tick": {
         "task": queues.DISPATCH_TICK,
         "schedule": 1.0,
@@ -332,6 +339,15 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 5},
     },
 }
+
+# A finished campaign's ledger rows are folded into compressed blocks this long after its
+# report's figures were kept (mailer.folding). Bounces tie to their campaign within 14 days
+# from the hot rows and from the folded ones alike.
+LEDGER_FOLD_AFTER_DAYS = read_int(
+    "LEDGER_FOLD_AFTER_DAYS",
+    "Days after a campaign finishes before its ledger rows are folded into compact blocks.",
+    30,
+)
 
 # --- Mail -----------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ DELIVER_WEBHOOKS = "webhooks.tasks.deliver_webhooks"
 ADVANCE_SEQUENCES = "automations.tasks.advance_sequences"
 READ_BOUNCE_MAILBOX = "mailer.tasks.read_bounce_mailbox"
 ROLL_UP_CAMPAIGN = "mailer.tasks.roll_up_campaign"
+FOLD_LEDGER = "mailer.tasks.fold_ledger"
 
 # Which queue each task goes to (the four queues of the design).
 ROUTES: dict[str, str] = {
@@ -38,6 +39,7 @@ ROUTES: dict[str, str] = {
     SEND_TX: "transactional",
     READ_BOUNCE_MAILBOX: "default",
     ROLL_UP_CAMPAIGN: "default",
+    FOLD_LEDGER: "default",
     "subscribers.tasks.*": "default",
     "campaigns.tasks.*": "default",
     "webhooks.tasks.*": "default",
