@@ -309,36 +309,7 @@ MAILER_QUEUES = ("dispatch", "send", "transactional", "default")
 CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in MAILER_QUEUES]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {task: {"queue": queue} for task, queue in queues.ROUTES.items()}
-CELERY_BEAT_SCHEDULE = {
-    "flush-tracking": {
-        "task": queues.FLUSH_TRACKING,
-        "schedule": 5.0,
-        "options": {"expires": 10},
-    },
-    # Webhook deliveries whose retry is due (each change also queues one at once).
-    "deliver-webhooks": {
-        "task": queues.DELIVER_WEBHOOKS,
-        "schedule": 5.0,
-        "options": {"expires": 10},
-    },
-    "advance-sequences": {
-        "task": queues.ADVANCE_SEQUENCES,
-        "schedule": 1.0,
-        "options": {"expires": 5},
-    },
-    # Finished campaigns' ledgers folded into blocks (mailer.folding), one campaign a run.
-    "fold-ledger": {
-        "task": queues.FOLD_LEDGER,
-        "schedule": 3600.0,
-        "options": {"expires": 600},
-    },
-    "dispatch-tick": {
-        "task": queues.DISPATCH_TICK,
-        "schedule": 1.0,
-        # A tick nobody picked up within a few seconds is stale; the next one does its work.
-        "options": {"expires": 5},
-    },
-}
+CELERY_BEAT_SCHEDULE = dict(queues.BEAT_SCHEDULE)
 
 # A finished campaign's ledger rows are folded into compressed blocks this long after its
 # report's figures were kept (mailer.folding). Bounces tie to their campaign within 14 days

@@ -55,3 +55,36 @@ def enqueue_on_commit(task: str, **kwargs: Any) -> None:
     """Queue the task once the current transaction commits (at once outside one), so that a
     worker never looks for rows the caller has not committed yet."""
     transaction.on_commit(lambda: enqueue(task, **kwargs))
+
+
+# What beat sends, and how often (settings.base adds the bounce mailbox's, if any).
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "flush-tracking": {
+        "task": FLUSH_TRACKING,
+        "schedule": 5.0,
+        "options": {"expires": 10},
+    },
+    # Webhook deliveries whose retry is due (each change also queues one at once).
+    "deliver-webhooks": {
+        "task": DELIVER_WEBHOOKS,
+        "schedule": 5.0,
+        "options": {"expires": 10},
+    },
+    "advance-sequences": {
+        "task": ADVANCE_SEQUENCES,
+        "schedule": 1.0,
+        "options": {"expires": 5},
+    },
+    # Finished campaigns' ledgers folded into blocks (mailer.folding), one campaign a run.
+    "fold-ledger": {
+        "task": FOLD_LEDGER,
+        "schedule": 3600.0,
+        "options": {"expires": 600},
+    },
+    "dispatch-tick": {
+        "task": DISPATCH_TICK,
+        "schedule": 1.0,
+        # A tick nobody picked up within a few seconds is stale; the next one does its work.
+        "options": {"expires": 5},
+    },
+}

@@ -83,6 +83,60 @@ def ledger_bytes(stack: Stack) -> dict:
     }
 
 
+def folded_bytes(stack: Stack) -> dict:
+    """The folded ledger's size on disk: blocks, their compressed arrays (TOAST) and indexes,
+    per row they hold."""
+    with db(stack) as conn:
+        rows, blocks, total, heap, toast, indexes = conn.execute(
+            "SELECT coalesce(sum(size), 0), count(*), pg_total_relation_size('mailer_ledgerblock'),"
+            " pg_relation_size('mailer_ledgerblock'),"
+            " pg_total_relation_size(reltoastrelid), pg_indexes_size('mailer_ledgerblock')"
+            " FROM mailer_ledgerblock, pg_class WHERE pg_class.relname = 'mailer_ledgerblock'"
+            " GROUP BY reltoastrelid"
+        ).fetchone()
+    return {
+        "rows": rows,
+        "blocks": blocks,
+        "bytes": total,
+        "heap_bytes": heap,
+        "toast_bytes": toast,
+        "index_bytes": indexes,
+        "bytes_per_row": round(total / rows, 1) if rows else 0,
+    }
+
+
+def fold_finished(stack: Stack) -> dict:
+    """Every finished campaign's ledger folded (mailer.folding), each timed, after its figures
+    are kept (mailer.rollups, as the engine does when a campaign finishes)."""
+    from mailer import folding, rollups
+
+    with db(stack) as conn:
+        finished = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM campaigns_campaign WHERE status = 'finished' ORDER BY id"
+            )
+        ]
+    rollup_seconds, fold_seconds = [], []
+    for campaign in finished:
+        started = time.monotonic()
+        if rollups.roll_up(campaign):
+            rollup_seconds.append(round(time.monotonic() - started, 1))
+        started = time.monotonic()
+        moved = folding.fold(campaign)
+        fold_seconds.append(round(time.monotonic() - started, 1))
+        print(f"folded campaign {campaign}: {moved} rows in {fold_seconds[-1]} s", flush=True)
+    with db(stack) as conn:
+        conn.execute("VACUUM ANALYZE mailer_delivery")
+        conn.execute("VACUUM ANALYZE mailer_ledgerblock")
+    return {
+        "rollup_seconds": rollup_seconds,
+        "fold_seconds": fold_seconds,
+        "folded": folded_bytes(stack),
+        "hot_after": ledger_bytes(stack),
+    }
+
+
 def percentiles(samples: list[float]) -> dict:
     ordered = sorted(samples)
     return {
@@ -136,14 +190,25 @@ def lookups(campaign: int, emails: list[str], delivery_ids: list[tuple[int, int]
 def picked(stack: Stack, campaign: int, seed: int) -> tuple[list, int, int]:
     """200 ledger rows of the campaign at random (id, campaign, address), the list the pages
     filter by, and the subscriber whose page they open."""
+    from mailer import folding
+
     with db(stack) as conn:
         low, high = conn.execute(
-            "SELECT min(id), max(id) FROM mailer_delivery WHERE campaign_id = %s", [campaign]
+            "SELECT least(min(d.id), (SELECT min(first_id) FROM mailer_ledgerblock b"
+            "                         WHERE b.campaign_id = %(c)s)),"
+            " greatest(max(d.id), (SELECT max(last_id) FROM mailer_ledgerblock b"
+            "                      WHERE b.campaign_id = %(c)s))"
+            " FROM mailer_delivery d WHERE d.campaign_id = %(c)s",
+            {"c": campaign},
         ).fetchone()
         picks = random.Random(seed).sample(range(low, high + 1), 200)  # noqa: S311
         sample = conn.execute(
             "SELECT id, campaign_id, email FROM mailer_delivery WHERE id = ANY(%s)", [picks]
         ).fetchall()
+        found = {row[0] for row in sample}
+        for pick in picks:  # rows folded since (mailer.folding)
+            if pick not in found and (row := folding.row(campaign, pick)):
+                sample.append((row.id, row.campaign_id, row.email))
         list_id = conn.execute(
             "SELECT id FROM subscribers_mailinglist WHERE name = 'list2'"
         ).fetchone()[0]
@@ -282,6 +347,11 @@ def ten_million(stack: Stack, count: int, send_seconds: float = 60) -> dict:
     sample, list_id, subscriber = picked(stack, past[-1], seed=1)
     results["lookups"] = lookups(past[-1], [r[2] for r in sample], [(r[1], r[0]) for r in sample])
     print("lookups", results["lookups"], flush=True)
+    results["fold"] = fold_finished(stack)
+    results["lookups_folded"] = lookups(
+        past[-1], [r[2] for r in sample], [(r[1], r[0]) for r in sample]
+    )
+    print("fold", results["fold"], "lookups", results["lookups_folded"], flush=True)
 
     # The sixth campaign: started as a user would, sent by the engine for a while.
     sixth = create_campaign(stack, "sixth", names)
@@ -311,11 +381,11 @@ def ten_million(stack: Stack, count: int, send_seconds: float = 60) -> dict:
     return results
 
 
-def pages_again(stack: Stack) -> dict:
+def pages_again(stack: Stack, fold: bool = False) -> dict:
     """Scenario 10's lookups and admin pages again, on the data its last run left in the
     benchmark's database (after a change to the code, in minutes rather than an hour).
     Finished campaigns get their figures kept first, as the engine does when one finishes
-    (timed: `rollup_seconds`)."""
+    (timed: `rollup_seconds`); with `fold`, their ledgers are folded next (mailer.folding)."""
     os.environ.update(stack.env)
     import django
 
@@ -335,6 +405,7 @@ def pages_again(stack: Stack) -> dict:
         started = time.monotonic()
         if rollups.roll_up(campaign):
             timings.append(time.monotonic() - started)
+    folded = fold_finished(stack) if fold else None
     sample, list_id, subscriber = picked(stack, finished[-1], seed=2)
     with db(stack) as conn:
         rows = conn.execute("SELECT count(*) FROM subscribers_subscriber").fetchone()[0]
@@ -342,6 +413,7 @@ def pages_again(stack: Stack) -> dict:
         "subscribers": rows,
         "rollup_seconds": [round(t, 1) for t in timings],
         "ledger": ledger_bytes(stack),
+        "fold": folded,
         "lookups": lookups(finished[-1], [r[2] for r in sample], [(r[1], r[0]) for r in sample]),
         "admin": admin_pages(stack, finished[-1], list_id, subscriber, sample[0][2]),
     }
