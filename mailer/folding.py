@@ -139,9 +139,12 @@ def as_delivery(r: FoldedRow) -> Delivery:
 
 def row(campaign_id: int, delivery_id: int) -> FoldedRow | None:
     """One folded row by its delivery id (a bounce's Message-ID names both)."""
+    # The block is the last one of the campaign to start at or before the id: one probe of
+    # the unique (campaign, first id) index, where a range test on both ends walks it.
     found = rows(
-        "b.campaign_id = %(campaign)s AND b.first_id <= %(id)s AND b.last_id >= %(id)s "
-        "AND b.first_id + coalesce(b.offsets[u.n], u.n - 1) = %(id)s",
+        f"b.id = (SELECT id FROM {BLOCKS} WHERE campaign_id = %(campaign)s "  # noqa: S608
+        "AND first_id <= %(id)s ORDER BY first_id DESC LIMIT 1) "
+        "AND b.last_id >= %(id)s AND b.first_id + coalesce(b.offsets[u.n], u.n - 1) = %(id)s",
         {"campaign": campaign_id, "id": delivery_id},
     )
     return found[0] if found else None
