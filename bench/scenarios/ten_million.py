@@ -288,6 +288,33 @@ def admin_pages(stack: Stack, campaign: int, list_id: int, subscriber: int, emai
     return results
 
 
+def send_another(stack: Stack, name: str, lists: list[str], seconds: float = 60) -> dict:
+    """A campaign to every list, started as a user would (`campaign start`, the snapshot
+    included) and sent by the engine (2 senders x 4) for `seconds`, then cancelled: its
+    messages per second and the workers' peak RSS beside the big ledger."""
+    campaign = create_campaign(stack, name, lists)
+    started = time.monotonic()
+    stack.manage("campaign", "start", str(campaign))
+    start_seconds = round(time.monotonic() - started, 1)
+    workers = stack.start_engine(senders=2, concurrency=4)
+    sampler = Sampler(stack, workers)
+    sampler.start()
+    with db(stack) as conn:
+        query = "SELECT sent FROM campaigns_campaign WHERE id = %s"
+        sent_before = conn.execute(query, [campaign]).fetchone()[0]
+        time.sleep(seconds)
+        sent = conn.execute(query, [campaign]).fetchone()[0] - sent_before
+    sampler.stopped.set()
+    cancel_campaigns(stack, campaign)
+    stack.stop_engine()
+    return {
+        f"start_{name}_seconds": start_seconds,
+        f"{name}_messages_per_second": round(sent / seconds, 1),
+        "worker_rss_mb": round(max(sampler.peak_rss.values()) / 2**20, 1),
+        "worker_rss_mb_each": sorted(round(v / 2**20, 1) for v in sampler.peak_rss.values()),
+    }
+
+
 def ten_million(stack: Stack, count: int, send_seconds: float = 60) -> dict:
     """Scenario 10 at `count` subscribers (10,000,000 for the figures in the README)."""
     reset(stack)
@@ -353,26 +380,7 @@ def ten_million(stack: Stack, count: int, send_seconds: float = 60) -> dict:
     )
     print("fold", results["fold"], "lookups", results["lookups_folded"], flush=True)
 
-    # The sixth campaign: started as a user would, sent by the engine for a while.
-    sixth = create_campaign(stack, "sixth", names)
-    started = time.monotonic()
-    stack.manage("campaign", "start", str(sixth))
-    results["start_sixth_seconds"] = round(time.monotonic() - started, 1)
-    workers = stack.start_engine(senders=2, concurrency=4)
-    sampler = Sampler(stack, workers)
-    sampler.start()
-    with db(stack) as conn:
-        before = conn.execute("SELECT sent FROM campaigns_campaign WHERE id = %s", [sixth])
-        sent_before = before.fetchone()[0]
-    time.sleep(send_seconds)
-    with db(stack) as conn:
-        after = conn.execute("SELECT sent FROM campaigns_campaign WHERE id = %s", [sixth])
-        sent = after.fetchone()[0] - sent_before
-    sampler.stopped.set()
-    results["sixth_messages_per_second"] = round(sent / send_seconds, 1)
-    results["worker_rss_mb"] = round(max(sampler.peak_rss.values()) / 2**20, 1)
-    cancel_campaigns(stack, sixth)
-    stack.stop_engine()
+    results.update(send_another(stack, "sixth", names, send_seconds))
 
     results["admin"] = admin_pages(stack, past[-1], list_id, subscriber, sample[0][2])
     with db(stack) as conn:
@@ -381,11 +389,12 @@ def ten_million(stack: Stack, count: int, send_seconds: float = 60) -> dict:
     return results
 
 
-def pages_again(stack: Stack, fold: bool = False) -> dict:
+def pages_again(stack: Stack, fold: bool = False, send: bool = False) -> dict:
     """Scenario 10's lookups and admin pages again, on the data its last run left in the
     benchmark's database (after a change to the code, in minutes rather than an hour).
     Finished campaigns get their figures kept first, as the engine does when one finishes
-    (timed: `rollup_seconds`); with `fold`, their ledgers are folded next (mailer.folding)."""
+    (timed: `rollup_seconds`); with `fold`, their ledgers are folded next (mailer.folding);
+    with `send`, another campaign to everyone is sent for a minute first (`send_another`)."""
     os.environ.update(stack.env)
     import django
 
@@ -405,6 +414,7 @@ def pages_again(stack: Stack, fold: bool = False) -> dict:
         started = time.monotonic()
         if rollups.roll_up(campaign):
             timings.append(time.monotonic() - started)
+    sent = send_another(stack, "another", [f"list{n}" for n in range(LISTS)]) if send else None
     folded = fold_finished(stack) if fold else None
     sample, list_id, subscriber = picked(stack, finished[-1], seed=2)
     with db(stack) as conn:
@@ -414,6 +424,7 @@ def pages_again(stack: Stack, fold: bool = False) -> dict:
         "rollup_seconds": [round(t, 1) for t in timings],
         "ledger": ledger_bytes(stack),
         "fold": folded,
+        "send": sent,
         "lookups": lookups(finished[-1], [r[2] for r in sample], [(r[1], r[0]) for r in sample]),
         "admin": admin_pages(stack, finished[-1], list_id, subscriber, sample[0][2]),
     }
