@@ -126,10 +126,20 @@ class Sampler(threading.Thread):
             self.stopped.wait(0.5)
 
 
-def ours_cpu(stack: Stack) -> float:
+def cpu_parts(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of our processes (senders, the rest of the engine), PostgreSQL (its
+    backends included) and Redis."""
     names = [n for n in stack.processes if n != "sink"]
-    procs = [p for name in names for p in stack.tree(name)]
-    return cpu_seconds(procs) + cpu_seconds(server_processes(stack))
+    senders = [p for name in names if name.startswith("sender") for p in stack.tree(name)]
+    others = [p for name in names if not name.startswith("sender") for p in stack.tree(name)]
+    servers = server_processes(stack)
+    redis_pid = stack.redis.pid() if getattr(stack, "redis", None) else None
+    return {
+        "senders": cpu_seconds(senders),
+        "engine_other": cpu_seconds(others),
+        "postgres": cpu_seconds([p for p in servers if p.pid != redis_pid]),
+        "redis": cpu_seconds([p for p in servers if p.pid == redis_pid]),
+    }
 
 
 def median_report(runs: list[dict]) -> dict:

@@ -7,9 +7,9 @@ import time
 from bench.scenarios.common import (
     Sampler,
     campaign_row,
+    cpu_parts,
     create_campaign,
     import_audience,
-    ours_cpu,
     performance,
     reset,
 )
@@ -25,7 +25,7 @@ def throughput(stack: Stack, recipients: int, senders: int, concurrency: int) ->
     workers = stack.start_engine(senders, concurrency)
     sampler = Sampler(stack, workers)
     sampler.start()
-    cpu_before = ours_cpu(stack)
+    cpu_before = cpu_parts(stack)
     started = time.monotonic()
     stack.manage("campaign", "start", str(campaign))
     while True:
@@ -34,7 +34,8 @@ def throughput(stack: Stack, recipients: int, senders: int, concurrency: int) ->
             break
         time.sleep(0.2)
     elapsed = time.monotonic() - started
-    cpu = ours_cpu(stack) - cpu_before
+    parts = {k: v - cpu_before[k] for k, v in cpu_parts(stack).items()}
+    cpu = sum(parts.values())
     sampler.stopped.set()
     stack.stop_engine()
     return {
@@ -42,5 +43,6 @@ def throughput(stack: Stack, recipients: int, senders: int, concurrency: int) ->
         "seconds": round(elapsed, 2),
         "messages_per_second": round(sent / elapsed, 1),
         "cpu_seconds_per_1000": round(cpu / sent * 1000, 3),
+        "cpu_seconds_per_1000_by_part": {k: round(v / sent * 1000, 3) for k, v in parts.items()},
         "peak_rss_mb_per_worker_process": round(max(sampler.peak_rss.values()) / 2**20, 1),
     }
