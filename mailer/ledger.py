@@ -208,10 +208,10 @@ def record(
 def give_back(*, batch_id: str, delivery_ids: list[int] | None) -> int:
     """Return claimed rows this batch did not get to, untouched, to `pending` (None: every
     row it still holds)."""
+    if delivery_ids is not None and not delivery_ids:
+        return 0  # twice a chunk, usually: before building a query (a third of a millisecond)
     rows = Delivery.objects.filter(claimed_by=batch_id, status=Delivery.Status.SENDING)
     if delivery_ids is not None:
-        if not delivery_ids:
-            return 0
         rows = rows.filter(id__in=delivery_ids)
     return rows.update(status=Delivery.Status.PENDING, claimed_by=None, claimed_at=None)
 
