@@ -2,16 +2,20 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.validators import MinValueValidator
+from django.db.models import Sum
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from campaigns.models import Campaign
 from mailer import heartbeats, mailbox
 from mailer.models import (
     Bounce,
     BounceSettings,
     Delivery,
     DomainThrottle,
+    LedgerBlock,
     MailboxReport,
     PerformanceSettings,
     SmtpServer,
@@ -19,7 +23,7 @@ from mailer.models import (
 )
 from mailer.sender import SETTINGS_EVERY
 from mailer.two_factor import LoginForm
-from subscribers.access import ScopedRelatedFilter, ScopedToLists, restricted
+from subscribers.access import ScopedRelatedFilter, ScopedToLists, restricted, scope
 from subscribers.addresses import lookup_form
 from subscribers.counting import EstimatedPaginator
 
@@ -170,6 +174,26 @@ class DeliveryAdmin(ScopedToLists, admin.ModelAdmin):
             address = lookup_form(term)
             return queryset.filter(subscriber__email=address, email=address), False
         return super().get_search_results(request, queryset, search_term)
+
+    def changelist_view(self, request, extra_context=None):
+        """A folded campaign's rows are not in this table any more: say so, and where they
+        are, to whoever may see the campaign (mailer.folding)."""
+        campaign = request.GET.get("campaign__id__exact", "")
+        if campaign.isdigit():
+            visible = scope(request.user, Campaign.objects.filter(pk=campaign), "lists", every=True)
+            blocks = LedgerBlock.objects.filter(campaign__in=visible)
+            if folded := blocks.aggregate(rows=Sum("size"))["rows"]:
+                message = ngettext(
+                    "This campaign's ledger is folded: its %(count)s recipient is no longer "
+                    "listed here. Each subscriber's page shows the campaigns they got; the "
+                    "database view mailer_ledger holds every row.",
+                    "This campaign's ledger is folded: its %(count)s recipients are no longer "
+                    "listed here. Each subscriber's page shows the campaigns they got; the "
+                    "database view mailer_ledger holds every row.",
+                    folded,
+                )
+                messages.info(request, message % {"count": folded})
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request) -> bool:
         return False

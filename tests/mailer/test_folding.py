@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
@@ -19,7 +20,7 @@ from mailer.message import message_id
 from mailer.models import Bounce, Delivery, LedgerBlock
 from mailer.rollup_models import CampaignRollup
 from tests.campaigns.test_segments import matching, world  # noqa: F401 (a fixture)
-from tests.factories import CampaignFactory, SubscriberFactory
+from tests.factories import CampaignFactory, MailingListFactory, SubscriberFactory
 from tests.mailer.test_bounce_mailbox import arf, sample
 
 pytestmark = pytest.mark.django_db
@@ -181,3 +182,26 @@ def test_the_received_segment_reads_folded_campaigns(world):  # noqa: F811
     after = matching(world, {"kind": "received", "other": x})
     assert after == before == {"ann", "bob", "cy", "dee"}
     assert matching(world, {"kind": "received", "other": x, "negate": True}) == {"eve"}
+
+
+def test_the_ledgers_list_says_where_a_folded_campaigns_rows_went_to_who_may_see_it(
+    admin_client, client
+):
+    news = MailingListFactory()
+    campaign = finished_campaign(0, lists=[news])
+    Delivery.objects.create(
+        campaign=campaign, email="a@b.example", status="sent", sent_at=timezone.now()
+    )
+    rollups.roll_up(campaign.pk)
+    folding.fold(campaign.pk)
+    path = f"/admin/mailer/delivery/?campaign__id__exact={campaign.pk}"
+    page = admin_client.get(path).content.decode()
+    assert "ledger is folded: its 1 recipient is" in page
+    # Someone who may read the ledger but not this campaign's list learns nothing of it.
+    clerk = User.objects.create_user("clerk", "clerk@shop.example", is_staff=True)
+    clerk.user_permissions.add(
+        Permission.objects.get(codename="view_delivery", content_type__app_label="mailer")
+    )
+    client.force_login(clerk)
+    theirs = client.get(path)
+    assert theirs.status_code == 200 and "folded" not in theirs.content.decode()
