@@ -39,7 +39,6 @@ from mailer.sender import (
     unknown_outcomes,
 )
 from mailer.smtp import Connection, Outcome, ServerConfig, ServerUnavailable, pool
-from settings.redis import get_redis, key
 
 log = structlog.get_logger(__name__)
 
@@ -331,7 +330,6 @@ class Batch:
             self.counts[{"sent": "sent", "failed": "failed", "pending": "retry"}[r.status]] += 1
         if sent:
             self.per_campaign[campaign_id] = self.per_campaign.get(campaign_id, 0) + sent
-            get_redis().delete(key("server-failures", campaign_id))
         self.check_errors(campaign_id, results)
         return sent
 

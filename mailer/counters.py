@@ -17,9 +17,16 @@ _COUNTER_TTL = 120
 SERVER_ERRORS_KEPT = 20
 
 
+def server_failures_key(campaign_id: int) -> str:
+    """Consecutive failures to reach a campaign's SMTP server (mailer.sender.server_failed);
+    a chunk sent ends the streak (note_sent)."""
+    return key("server-failures", campaign_id)
+
+
 def note_sent(campaign_id: int, count: int, server_key: str | None = None) -> None:
-    """Count messages sent this second, per campaign and per SMTP server; rates are read
-    back from these per-second counters."""
+    """Count messages sent this second, per campaign and per SMTP server (rates are read
+    back from these per-second counters), and end the campaign's streak of failures to reach
+    its server: one round trip."""
     if count <= 0:
         return
     second = int(time.time())
@@ -30,6 +37,7 @@ def note_sent(campaign_id: int, count: int, server_key: str | None = None) -> No
     for name in names:
         pipe.incrby(name, count)
         pipe.expire(name, _COUNTER_TTL)
+    pipe.delete(server_failures_key(campaign_id))
     pipe.execute()
 
 

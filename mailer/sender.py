@@ -24,7 +24,7 @@ from mailer.smtp import (
     ServerUnavailable,
     choose_server,
 )
-from settings.redis import get_redis, key
+from settings.redis import get_redis
 
 log = structlog.get_logger(__name__)
 
@@ -152,7 +152,7 @@ def server_failed(
         pause_campaign(campaign_id, f"paused: {error}")
         return True
     client = get_redis()
-    name = key("server-failures", campaign_id)
+    name = counters.server_failures_key(campaign_id)
     failures = int(client.incr(name))
     client.expire(name, 3600)
     if failures >= MAX_SERVER_FAILURES:
