@@ -123,6 +123,13 @@ def deliveries_of(subscriber_id: int, campaign_ids: list[int] | None = None) -> 
     return [as_delivery(r) for r in rows_of(subscriber_id, campaign_ids)]
 
 
+def ledger_of(subscriber_id: int) -> list[Delivery]:
+    """Every ledger row of a subscriber, hot and folded, oldest first (the subscriber index,
+    then the blocks' subscriber ranges): their history and their data export read this."""
+    hot = list(Delivery.objects.filter(subscriber_id=subscriber_id))
+    return sorted([*hot, *deliveries_of(subscriber_id)], key=lambda d: d.pk)
+
+
 def as_delivery(r: FoldedRow) -> Delivery:
     return Delivery(
         pk=r.id,

@@ -369,10 +369,7 @@ def last_campaign_to(email: str, *, since: datetime) -> int | None:
 
 def messages_of(subscriber: Subscriber) -> list[dict[str, Any]]:
     """The campaigns' messages to a subscriber, for their data export."""
-    rows = [
-        *Delivery.objects.filter(subscriber=subscriber),
-        *folding.deliveries_of(subscriber.pk),
-    ]
+    rows = folding.ledger_of(subscriber.pk)
     names = dict(
         Campaign.objects.filter(pk__in={d.campaign_id for d in rows}).values_list("pk", "name")
     )
@@ -383,5 +380,5 @@ def messages_of(subscriber: Subscriber) -> list[dict[str, Any]]:
             "sent_at": d.sent_at.isoformat() if d.sent_at else None,
             "reply": d.reply,
         }
-        for d in sorted(rows, key=lambda d: d.pk)
+        for d in rows
     ]

@@ -267,7 +267,9 @@ def _delivery_for(
         if hot is not None:
             return hot
         subscriber = Subscriber.objects.filter(email=failure.email).values_list("pk", flat=True)
-        for folded in folding.deliveries_of(subscriber.first() or 0, list(report.campaign_ids)):
+        if (subscriber_id := subscriber.first()) is None:
+            return None
+        for folded in folding.deliveries_of(subscriber_id, list(report.campaign_ids)):
             if folded.email == failure.email and folded.status == Delivery.Status.SENT:
                 return folded
     return None

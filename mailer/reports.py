@@ -81,14 +81,7 @@ def history_of(subscriber_id: int, limit: int = 50) -> list[dict[str, Any]]:
     clicked each (the ledger's subscriber index and the folded blocks' subscriber ranges,
     then the engagement tables' per-campaign unique indexes: a few index lookups whatever
     the ledger's size)."""
-    hot = Delivery.objects.filter(subscriber_id=subscriber_id).only(
-        "campaign_id", "status", "sent_at", "reply"
-    )
-    rows = sorted(
-        [*hot.order_by("-pk")[:limit], *folding.deliveries_of(subscriber_id)],
-        key=lambda d: d.pk,
-        reverse=True,
-    )[:limit]
+    rows = folding.ledger_of(subscriber_id)[::-1][:limit]
     campaigns = {d.campaign_id for d in rows}
     names = dict(Campaign.objects.filter(pk__in=campaigns).values_list("pk", "name"))
     opened = set(
